@@ -1,0 +1,144 @@
+"""RL^2 Table 1 (Duan et al. 2016, arXiv 1611.02779, Sec. 4.1): multi-armed bandits.
+
+Bernoulli arms with p ~ U[0,1]; k in {5, 10, 50} arms; n in {10, 100, 500} pulls per trial (one pull
+per episode). Mean total reward over held-out tasks for Random, Gittins (our ``bayes-optimal``: exact
+dynamic programming where the table fits, else the finite-horizon Gittins approximation, see
+docs/baselines.md), Thompson sampling, UCB1, epsilon-greedy, greedy and RL^2, beside the paper's
+numbers. ``--quick`` runs n in {10, 100} with shorter RL^2 training.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from learn2rl import runner
+from learn2rl.experiments.common import baseline_agents, compare
+from learn2rl.learners.rl2 import Config
+from learn2rl.plots import plot_regret
+from learn2rl.report import environment_info, write_results_json
+from learn2rl.tasks import make
+
+# Duan et al. 2016 Table 1 (mean total reward over 1000 tasks); columns in our baseline names.
+PAPER_COLUMNS = ["random", "bayes-optimal", "thompson", "ucb1", "eps-greedy", "greedy", "rl2"]
+PAPER_TABLE1 = {
+    (10, 5): [5.0, 6.6, 5.7, 6.7, 6.6, 6.6, 6.7],
+    (10, 10): [5.0, 6.6, 5.5, 6.7, 6.6, 6.6, 6.7],
+    (10, 50): [5.1, 6.5, 5.2, 6.6, 6.5, 6.5, 6.8],
+    (100, 5): [49.9, 78.3, 74.7, 78.0, 75.4, 74.8, 78.7],
+    (100, 10): [49.9, 82.8, 76.7, 82.4, 77.4, 77.1, 83.5],
+    (100, 50): [49.8, 85.2, 64.5, 84.3, 78.3, 78.0, 84.9],
+    (500, 5): [249.8, 405.8, 402.0, 405.8, 388.2, 380.6, 401.6],
+    (500, 10): [249.0, 437.8, 429.5, 437.1, 408.0, 395.0, 432.5],
+    (500, 50): [249.6, 463.7, 427.2, 457.6, 413.6, 402.8, 438.9],
+}
+
+
+def rl2_config(num_pulls: int, num_arms: int, quick: bool) -> Config:
+    """RL^2 settings per table cell: more arms and pulls get more units and more updates."""
+    hidden = 48 if num_arms <= 10 else 128
+    num_tasks = 256 if num_pulls <= 100 else 128
+    updates = {10: 1500, 100: 6000, 500: 6000}[num_pulls] * (1 if num_arms <= 10 else 2)
+    if quick:
+        updates = max(updates // 4, 300)
+    return Config(
+        task=f"bandit/independent-{num_arms}arm",
+        num_episodes=num_pulls,
+        hidden_size=hidden,
+        num_tasks=num_tasks,
+        num_updates=updates,
+        updates_per_chunk=100,
+        learning_rate=5e-3,
+        final_learning_rate=5e-4,
+        gamma=0.9 if num_pulls <= 100 else 0.97,
+        gae_lambda=1.0,
+        entropy_coef=0.05,
+        final_entropy_coef=0.0,
+    )
+
+
+def run_bandits(
+    out: Path,
+    quick: bool = False,
+    progress: bool = True,
+    console=None,
+    num_test_tasks: int | None = None,
+    cells: list[tuple[int, int]] | None = None,
+):
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    num_test_tasks = num_test_tasks or (2000 if quick else 5000)
+    cells = cells or [cell for cell in PAPER_TABLE1 if not (quick and cell[0] == 500)]
+    rows, table = [], []
+    for num_pulls, num_arms in cells:
+        tic = time.perf_counter()
+        config = rl2_config(num_pulls, num_arms, quick)
+        if console is not None:
+            console.print(
+                f"[bold]n={num_pulls}, k={num_arms}[/bold]: RL^2 {config.num_updates} "
+                f"updates x {config.num_tasks} tasks"
+            )
+        cell_dir = out / f"n{num_pulls}-k{num_arms}"
+        learner, state = runner.train("rl2", config, cell_dir, progress=progress, console=console)
+        train_seconds = time.perf_counter() - tic
+        family = make(config.task)
+        names = [name for name in PAPER_COLUMNS if name != "rl2"]
+        agents = [
+            learner.agent(state.params, name="rl2"),
+            *baseline_agents(family, num_pulls, names),
+        ]
+        results = compare(agents, family, num_pulls, num_test_tasks, console=console)
+        plot_regret(results, cell_dir / "regret.png")
+        ours = {r.agent: r.summary() for r in results}
+        for summary in ours.values():
+            summary.update(num_pulls=num_pulls, num_arms=num_arms)
+            rows.append(summary)
+        seconds = time.perf_counter() - tic
+        table.append(
+            {
+                "n": num_pulls,
+                "k": num_arms,
+                "seconds": seconds,
+                "train_seconds": train_seconds,
+                "ours": {name: ours[name]["mean_total_reward"] for name in PAPER_COLUMNS},
+                "ci95": {name: ours[name]["ci95"] for name in PAPER_COLUMNS},
+                "paper": dict(zip(PAPER_COLUMNS, PAPER_TABLE1[(num_pulls, num_arms)])),
+            }
+        )
+        (out / "table1.json").write_text(json.dumps(table, indent=2))
+    write_results_json(rows, out / "results.json", {"table1": table})
+    report = _report(table, num_test_tasks, quick)
+    (out / "report.md").write_text(report)
+    if console is not None:
+        console.print(report)
+    return rows
+
+
+def _report(table: list[dict], num_test_tasks: int, quick: bool) -> str:
+    head = "| n, k | " + " | ".join(PAPER_COLUMNS) + " | time |"
+    lines = [
+        "# RL^2 Table 1: multi-armed bandits" + (" (quick)" if quick else ""),
+        "",
+        f"Mean total reward on {num_test_tasks} held-out tasks, ours / paper (Duan et al. 2016). "
+        "`bayes-optimal` stands in the paper's Gittins column (docs/baselines.md says when it is "
+        "exact and when it is the finite-horizon Gittins approximation). Time: RL^2 training plus "
+        "evaluation of all agents for that row, on this machine.",
+        "",
+        head,
+        "|" + "---|" * (len(PAPER_COLUMNS) + 2),
+    ]
+    for row in table:
+        cells = [f"{row['ours'][name]:.2f} / {row['paper'][name]}" for name in PAPER_COLUMNS]
+        lines.append(
+            f"| {row['n']}, {row['k']} | " + " | ".join(cells) + f" | {row['seconds']:.0f}s |"
+        )
+    lines += [
+        "",
+        "95% CI half-widths of our numbers: "
+        + "; ".join(f"n={r['n']},k={r['k']}: ±{max(r['ci95'].values()):.2f}" for r in table),
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in environment_info().items()),
+        "",
+    ]
+    return "\n".join(lines)

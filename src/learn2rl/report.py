@@ -1,0 +1,100 @@
+"""Result tables: a rich table for the terminal, Markdown for reports, results.json for machines."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+RESULT_FIELDS = [
+    "agent",
+    "task",
+    "mean_total_reward",
+    "ci95",
+    "mean_regret",
+    "regret_ci95",
+    "num_tasks",
+    "num_seeds",
+]
+
+
+def environment_info() -> dict[str, str]:
+    """The machine and versions a result came from."""
+    import jax
+
+    info = {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "machine": platform.machine(),
+        "processor": platform.processor() or "?",
+        "devices": ", ".join(sorted({d.device_kind for d in jax.devices()}))
+        + f" x{jax.device_count()}",
+    }
+    try:
+        import os
+
+        info["cpu_count"] = str(len(os.sched_getaffinity(0)))
+    except AttributeError:
+        pass
+    return info
+
+
+def markdown_table(
+    rows: Sequence[dict[str, Any]], reference: dict[str, float] | None = None
+) -> str:
+    """Rows sorted as given; ``reference`` maps agent -> a published number shown beside ours."""
+    header = "| agent | mean total reward | 95% CI | mean regret | 95% CI | tasks x seeds |"
+    sep = "|---|---|---|---|---|---|"
+    if reference is not None:
+        header += " paper |"
+        sep += "---|"
+    lines = [header, sep]
+    for row in rows:
+        line = (
+            f"| {row['agent']} | {row['mean_total_reward']:.2f} | ±{row['ci95']:.2f} | "
+            f"{row['mean_regret']:.2f} | ±{row['regret_ci95']:.2f} | "
+            f"{row['num_tasks']} x {row['num_seeds']} |"
+        )
+        if reference is not None:
+            value = reference.get(row["agent"])
+            line += f" {value} |" if value is not None else " |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def rich_table(rows: Sequence[dict[str, Any]], title: str):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ["agent", "mean total reward", "95% CI", "mean regret", "95% CI", "tasks"]:
+        table.add_column(column, justify="left" if column == "agent" else "right")
+    for row in rows:
+        table.add_row(
+            row["agent"],
+            f"{row['mean_total_reward']:.2f}",
+            f"±{row['ci95']:.2f}",
+            f"{row['mean_regret']:.2f}",
+            f"±{row['regret_ci95']:.2f}",
+            f"{row['num_tasks']} x {row['num_seeds']}",
+        )
+    return table
+
+
+def write_results_json(
+    rows: Sequence[dict[str, Any]], path: str | Path, extra: dict[str, Any] | None = None
+) -> Path:
+    path = Path(path)
+    payload = {
+        "results": [
+            {k: row[k] for k in RESULT_FIELDS if k in row}
+            | {k: v for k, v in row.items() if k not in RESULT_FIELDS}
+            for row in rows
+        ],
+        "environment": environment_info(),
+    }
+    if extra:
+        payload.update(extra)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path

@@ -1,0 +1,105 @@
+"""Task families: a pure JAX environment plus a distribution over its per-task parameters.
+
+A task family follows the gymnax ``Environment`` API (``reset_env`` / ``step_env`` as pure functions of
+key, state, action and params), with one twist: the ``params`` argument is the *task*, a pytree of
+arrays drawn from the family's prior. Everything that varies between tasks lives there, so
+``jax.vmap`` over tasks just works; settings that fix array shapes (number of arms) are static
+attributes of the family object.
+
+Splits. Tasks are addressed by an integer index; ``task(index)`` derives the task deterministically
+from ``fold_in(root_key, index)``. The named splits are disjoint index ranges, so a test task is never
+a training task. For priors with continuous support this also makes the parameters distinct (with
+probability one); for priors with finite support (e.g. the "easy" dependent bandit, which has two
+possible tasks) the same parameter values necessarily occur in both splits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from gymnax.environments import environment
+
+from learn2rl.errors import Learn2RLError
+
+# Index ranges [low, high) of the named splits. The test split is small enough to be enumerated
+# (evaluation uses its first N tasks, the same for every agent); training draws from the rest.
+SPLITS: dict[str, tuple[int, int]] = {
+    "test": (0, 1 << 20),
+    "train": (1 << 20, (1 << 31) - 1),
+}
+_ROOT_SEED = 20161111  # fixed, so task index i is the same task in every run and on every machine
+
+
+def split_range(split: str) -> tuple[int, int]:
+    if split not in SPLITS:
+        raise Learn2RLError(f"unknown split {split!r}; known splits: {', '.join(SPLITS)}")
+    return SPLITS[split]
+
+
+class TaskFamily(environment.Environment):
+    """Base class: subclasses implement ``sample_params``, ``reset_env``, ``step_env``.
+
+    Subclasses must set ``num_actions`` and ``episode_length`` (the maximum number of steps of one
+    episode) as static attributes, and may implement ``expected_reward`` / ``best_expected_reward``
+    to make regret computable.
+    """
+
+    family_id: str = "task-family"
+    episode_length: int = 1
+
+    # --- the prior over tasks --------------------------------------------------------------
+    def sample_params(self, key: jax.Array) -> Any:
+        """Draw task parameters from the prior. Pure; vmappable over keys."""
+        raise NotImplementedError
+
+    def task(self, index: jax.Array | int) -> Any:
+        """The task with this index (deterministic: the same index is always the same task)."""
+        root = jax.random.PRNGKey(_ROOT_SEED)
+        return self.sample_params(jax.random.fold_in(root, jnp.asarray(index, jnp.uint32)))
+
+    def sample(self, key: jax.Array, split: str = "train") -> Any:
+        """Draw a random task of a split (uniform over the split's task indices)."""
+        low, high = split_range(split)
+        index = jax.random.randint(key, (), low, high, dtype=jnp.int32)
+        return self.task(index)
+
+    def tasks(self, num: int, split: str = "test", start: int = 0) -> Any:
+        """The tasks with indices ``start .. start+num-1`` of a split, batched along axis 0."""
+        low, high = split_range(split)
+        if num <= 0:
+            raise Learn2RLError(f"number of tasks must be positive, got {num}")
+        if low + start + num > high:
+            raise Learn2RLError(
+                f"split {split!r} holds {high - low} tasks; asked for {start + num}"
+            )
+        indices = jnp.arange(low + start, low + start + num, dtype=jnp.int32)
+        return jax.vmap(self.task)(indices)
+
+    @property
+    def default_params(self) -> Any:
+        """A representative task (test-split task 0), for gymnax code that calls step without params."""
+        return self.task(0)
+
+    # --- optional: expected rewards, for regret ---------------------------------------------
+    has_expected_reward: bool = False
+
+    def expected_reward(self, params: Any, state: Any, action: jax.Array) -> jax.Array:
+        """E[reward | state, action] under the task (for pseudo-regret)."""
+        raise NotImplementedError
+
+    def best_expected_reward(self, params: Any, state: Any) -> jax.Array:
+        """The largest expected reward any action could get in this state."""
+        raise NotImplementedError
+
+    def is_truncated(self, state: Any, params: Any) -> jax.Array:
+        # Episode length is static for a family, not a task parameter.
+        return state.time >= self.episode_length
+
+    def is_terminated(self, state: Any, params: Any) -> jax.Array:
+        return jnp.asarray(False)
+
+    @property
+    def name(self) -> str:
+        return self.family_id

@@ -1,0 +1,68 @@
+"""Task registry: ``make(id)`` builds a task family from its id; ``list_tasks()`` lists the ids."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from learn2rl.errors import Learn2RLError
+from learn2rl.tasks.bandits import (
+    DEPENDENT_PRIORS,
+    BernoulliBandit,
+    DependentBandit,
+    GaussianBandit,
+)
+from learn2rl.tasks.base import TaskFamily
+
+_REGISTRY: dict[str, tuple[Callable[..., TaskFamily], dict[str, Any], str]] = {}
+
+
+def register(task_id: str, factory: Callable[..., TaskFamily], description: str, **defaults):
+    """Register a task family under ``task_id``; ``make(task_id, **overrides)`` calls the factory."""
+    if task_id in _REGISTRY:
+        raise Learn2RLError(f"task id {task_id!r} is already registered")
+    _REGISTRY[task_id] = (factory, defaults, description)
+
+
+def make(task_id: str, **overrides) -> TaskFamily:
+    """Build the task family registered as ``task_id``; keyword arguments override its defaults."""
+    if task_id not in _REGISTRY:
+        raise Learn2RLError(
+            f"unknown task id {task_id!r}; known task ids: {', '.join(list_tasks())}"
+        )
+    factory, defaults, _ = _REGISTRY[task_id]
+    family = factory(**{**defaults, **overrides})
+    family.family_id = task_id
+    return family
+
+
+def list_tasks() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def describe(task_id: str) -> str:
+    return _REGISTRY[task_id][2]
+
+
+for _k in (2, 5, 10, 50):
+    register(
+        f"bandit/independent-{_k}arm",
+        BernoulliBandit,
+        f"{_k} independent Bernoulli arms, p ~ U[0,1]",
+        num_arms=_k,
+    )
+for _k in (2, 5, 10):
+    register(
+        f"bandit/gaussian-{_k}arm",
+        GaussianBandit,
+        f"{_k} Gaussian arms, mean ~ N(0,1), reward noise N(0,1)",
+        num_arms=_k,
+    )
+for _prior, _x in DEPENDENT_PRIORS.items():
+    _what = "p2 ~ U[0,1]" if _x is None else f"p2 in {{{_x}, {1 - _x:g}}}"
+    register(
+        f"bandit/dependent-{_prior}",
+        DependentBandit,
+        f"2 dependent Bernoulli arms, p1 = 1 - p2, {_what} (Wang et al. 2016)",
+        prior=_prior,
+    )

@@ -1,0 +1,52 @@
+"""Shared types: the observation an adaptive agent sees inside a trial, and the agent interface.
+
+Every adaptive agent, learned (RL^2) or classical (Thompson sampling, UCB1, Bayes-optimal ...), is a
+pair of pure functions, so that one evaluation function can run any of them under ``jax.jit`` and
+``jax.vmap`` over tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+from flax import struct
+
+PRNGKey = jax.Array
+TaskParams = Any  # a pytree of per-task arrays; see learn2rl.tasks.base
+AgentState = Any  # a pytree the agent carries through a trial
+
+
+@struct.dataclass
+class TrialObs:
+    """What an agent observes at one step of a trial (Duan et al. 2016, Wang et al. 2016).
+
+    Attributes:
+        obs: the environment's own observation (for bandits an empty vector).
+        prev_action: the action taken at the previous step, -1 at the first step of a trial.
+        prev_reward: the reward received at the previous step, 0 at the first step.
+        prev_done: 1.0 if the previous step ended an episode (the trial goes on), else 0.0.
+        step: the index of this step within the trial, 0 at the first step.
+    """
+
+    obs: jax.Array
+    prev_action: jax.Array
+    prev_reward: jax.Array
+    prev_done: jax.Array
+    step: jax.Array
+
+
+class Agent(NamedTuple):
+    """An adaptive agent: what it does inside one trial on one task.
+
+    ``init(key, task_params)`` returns the agent state at the start of a trial. Only agents with
+    ``privileged=True`` (the oracle) receive the task parameters; all others receive ``None``.
+    ``act(key, agent_state, trial_obs)`` returns ``(action, new_agent_state)``. Both must be pure
+    JAX functions of unbatched inputs: evaluation vmaps them over tasks.
+    """
+
+    name: str
+    init: Callable[[PRNGKey, TaskParams | None], AgentState]
+    act: Callable[[PRNGKey, AgentState, TrialObs], tuple[jax.Array, AgentState]]
+    privileged: bool = False
