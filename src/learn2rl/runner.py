@@ -59,8 +59,13 @@ def train(
     resume: bool = False,
     progress: bool = True,
     console=None,
+    stop_at: int | None = None,
 ) -> tuple[Any, Any]:
-    """Meta-train ``config`` into ``out``; returns ``(learner, final_train_state)``."""
+    """Meta-train ``config`` into ``out``; returns ``(learner, final_train_state)``.
+
+    ``stop_at`` ends the run early, after the chunk that reaches that update (as if it had been
+    killed there); ``resume=True`` continues it.
+    """
     out = Path(out)
     ckpt_dir = out / CHECKPOINT_DIR
     if resume and checkpoint.exists(ckpt_dir):
@@ -86,7 +91,8 @@ def train(
     steps_per_update = config.num_tasks * learner.trial.max_steps
     bar = _Progress(config.num_updates, start, steps_per_update, progress, console)
     try:
-        while int(state.update) < config.num_updates:
+        end = config.num_updates if stop_at is None else min(stop_at, config.num_updates)
+        while int(state.update) < end:
             first = int(state.update)
             # Chunk boundaries are multiples of updates_per_chunk, whatever update we resumed at.
             size = min(

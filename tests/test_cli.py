@@ -1,0 +1,123 @@
+"""The command line: one-line errors with non-zero exits, and a real kill-and-resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from learn2rl import checkpoint
+from learn2rl.cli import main
+from learn2rl.learners.rl2 import RL2
+from learn2rl.logging import read_metrics
+from learn2rl.runner import load_learner
+
+TINY = ["--set", "num_episodes=10", "--set", "hidden_size=8", "--set", "num_tasks=8",
+        "--set", "updates_per_chunk=2", "--no-progress"]
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "learn2rl.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [(["train", "--out", "{tmp}/a", "--task", "bandit/nope"], "unknown task id"),
+     (["train", "--out", "{tmp}/a", "--learner", "maml9"], "unknown learner"),
+     (["train", "--out", "{tmp}/a", "--set", "num_tasks=0"], "num_tasks"),
+     (["train", "--out", "{tmp}/a", "--set", "gamma=2"], "gamma"),
+     (["train", "--out", "{tmp}/a", "--set", "num_episodes=-5"], "num_episodes"),
+     (["train", "--out", "{tmp}/a", "--set", "colour=blue"], "unknown config field"),
+     (["train", "--out", "{tmp}/a", "--set", "num_tasks=many"], "cannot read"),
+     (["reproduce", "no-such-paper", "--out", "{tmp}/a"], "unknown experiment"),
+     (["evaluate", "--checkpoint", "{tmp}/missing", "--out", "{tmp}/a"], "no checkpoint"),
+     (["demo", "--out", "{tmp}/a", "--num-test-tasks", "0"], "must be positive")])
+def test_bad_input_gives_one_line_error_and_nonzero_exit(tmp_path, capsys, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert "Traceback" not in err
+
+
+def test_unknown_baseline_is_an_error(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "run"), "--updates", "2", *TINY]) == 0
+    args = ["evaluate", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "ev"),
+            "--num-tasks", "20", "--baselines", "random,psychic"]
+    assert main(args) == 2
+    assert "unknown baseline" in capsys.readouterr().err
+
+
+def test_corrupt_and_mismatched_checkpoints_are_reported(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--updates", "2", *TINY]) == 0
+    ckpt = run / "checkpoint"
+    learner, state, _ = load_learner(ckpt)
+    # A state of another shape under a valid checksum: "does not match".
+    other = RL2(learner.config.replace(hidden_size=4), learner.family)
+    checkpoint.save(tmp_path / "mismatch", other.init(),
+                    {"learner": "rl2", "config": learner.config.to_dict(), "update": 0})
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "mismatch"), "--out",
+                 str(tmp_path / "e1"), "--num-tasks", "10"]) == 2
+    assert "does not match" in capsys.readouterr().err
+    # Flipped bytes: checksum.
+    data = bytearray((ckpt / "state.msgpack").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (ckpt / "state.msgpack").write_bytes(bytes(data))
+    assert main(["evaluate", "--checkpoint", str(run), "--out", str(tmp_path / "e2")]) == 2
+    assert "checksum" in capsys.readouterr().err
+    # Garbage metadata.
+    (ckpt / "meta.json").write_text("{not json")
+    assert main(["train", "--out", str(run), "--resume", *TINY]) == 2
+    assert "corrupt checkpoint metadata" in capsys.readouterr().err
+
+
+def test_train_refuses_to_overwrite_and_resume_needs_a_run(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "fresh"), "--resume", *TINY]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "r"), "--updates", "2", *TINY]) == 0
+    assert main(["train", "--out", str(tmp_path / "r"), "--updates", "2", *TINY]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_list_names_everything(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ["bandit/independent-2arm", "bandit/dependent-hard", "rl2", "thompson",
+                 "bayes-optimal", "duan2016-bandits", "demo"]:
+        assert name in out
+
+
+def test_killed_run_resumes_to_the_same_parameters_and_metrics(tmp_path):
+    """Kill -9 a real training process mid-run, --resume it, compare with an uninterrupted run."""
+    args = ["train", "--updates", "40", *TINY]
+    full = run_cli(*args, "--out", str(tmp_path / "full"))
+    assert full.returncode == 0, full.stderr
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen([sys.executable, "-m", "learn2rl.cli", *args, "--out", str(cut)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        rows = read_metrics(cut / "metrics.jsonl")
+        if rows and rows[-1]["update"] >= 6:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads((cut / "checkpoint" / "meta.json").read_text())["update"]
+    assert 0 < killed_at < 40
+    resumed = run_cli(*args, "--out", str(cut), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    _, state_full, _ = load_learner(tmp_path / "full" / "checkpoint")
+    _, state_cut, _ = load_learner(cut / "checkpoint")
+    for a, b in zip(jax.tree.leaves(state_full), jax.tree.leaves(state_cut), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert read_metrics(cut / "metrics.jsonl") == read_metrics(tmp_path / "full" / "metrics.jsonl")
