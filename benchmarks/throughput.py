@@ -3,8 +3,10 @@
     python benchmarks/throughput.py            # table
     python benchmarks/throughput.py --json     # the same rows as JSON
 
-Two-armed Bernoulli bandits, 100 pulls per trial, GRU-48 A2C (the demo's learner), with 1, 64 and 1024
-trials in parallel. Each row is the median of ``--repeats`` timed chunks after one compile-and-warm-up
+Two-armed Bernoulli bandits, 100 pulls per trial, GRU-48 A2C (the demo's learner), with 1, 64 and
+1024
+trials in parallel. Each row is the median of ``--repeats`` timed chunks after one
+compile-and-warm-up
 chunk. Rows are measured with the task batch sharded over all CPU cores (one XLA device per core,
 learn2rl's default on a CPU) and, for comparison in the same run, on one device.
 """
@@ -29,8 +31,13 @@ from learn2rl.tasks import make  # noqa: E402
 
 
 def measure(num_tasks: int, devices: list, updates: int, repeats: int, algorithm: str = "a2c"):
-    config = Config(num_tasks=num_tasks, num_updates=10**6, updates_per_chunk=updates,
-                    algorithm=algorithm, ppo_minibatches=1 if num_tasks < 4 else 4)
+    config = Config(
+        num_tasks=num_tasks,
+        num_updates=10**6,
+        updates_per_chunk=updates,
+        algorithm=algorithm,
+        ppo_minibatches=1 if num_tasks < 4 else 4,
+    )
     learner = RL2(config, make(config.task), devices=devices)
     state = learner.init()
     tic = time.perf_counter()
@@ -44,11 +51,17 @@ def measure(num_tasks: int, devices: list, updates: int, repeats: int, algorithm
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - tic)
     steps = updates * num_tasks * learner.trial.max_steps
-    return {"algorithm": algorithm, "parallel_tasks": num_tasks, "devices": len(devices),
-            "env_steps_per_s": steps / float(np.median(times)),
-            "min_env_steps_per_s": steps / max(times), "max_env_steps_per_s": steps / min(times),
-            "first_chunk_s_incl_compile": compile_seconds, "repeats": repeats,
-            "steps_per_chunk": steps}
+    return {
+        "algorithm": algorithm,
+        "parallel_tasks": num_tasks,
+        "devices": len(devices),
+        "env_steps_per_s": steps / float(np.median(times)),
+        "min_env_steps_per_s": steps / max(times),
+        "max_env_steps_per_s": steps / min(times),
+        "first_chunk_s_incl_compile": compile_seconds,
+        "repeats": repeats,
+        "steps_per_chunk": steps,
+    }
 
 
 def main(argv=None):
@@ -70,19 +83,31 @@ def main(argv=None):
                 rows.append(measure(num_tasks, devices, updates, args.repeats, algorithm))
     env = environment_info()
     if args.json:
-        json.dump({"benchmark": "rl2-throughput", "task": "bandit/independent-2arm, 100 pulls",
-                   "rows": rows, "environment": env}, sys.stdout, indent=2)
+        json.dump(
+            {
+                "benchmark": "rl2-throughput",
+                "task": "bandit/independent-2arm, 100 pulls",
+                "rows": rows,
+                "environment": env,
+            },
+            sys.stdout,
+            indent=2,
+        )
         print()
         return
     print("RL^2 training throughput, bandit/independent-2arm (100 pulls), GRU-48")
     print("machine: " + ", ".join(f"{k} {v}" for k, v in env.items()))
-    print(f"| algorithm | parallel tasks | devices | env-steps/s (median of {args.repeats}) "
-          "| min .. max | first chunk incl. compile |")
+    print(
+        f"| algorithm | parallel tasks | devices | env-steps/s (median of {args.repeats}) "
+        "| min .. max | first chunk incl. compile |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['algorithm']} | {r['parallel_tasks']} | {r['devices']} | "
-              f"{r['env_steps_per_s']:,.0f} | {r['min_env_steps_per_s']:,.0f} .. "
-              f"{r['max_env_steps_per_s']:,.0f} | {r['first_chunk_s_incl_compile']:.1f} s |")
+        print(
+            f"| {r['algorithm']} | {r['parallel_tasks']} | {r['devices']} | "
+            f"{r['env_steps_per_s']:,.0f} | {r['min_env_steps_per_s']:,.0f} .. "
+            f"{r['max_env_steps_per_s']:,.0f} | {r['first_chunk_s_incl_compile']:.1f} s |"
+        )
 
 
 if __name__ == "__main__":

@@ -17,27 +17,40 @@ from learn2rl.learners.rl2 import RL2
 from learn2rl.logging import read_metrics
 from learn2rl.runner import load_learner
 
-TINY = ["--set", "num_episodes=10", "--set", "hidden_size=8", "--set", "num_tasks=8",
-        "--set", "updates_per_chunk=2", "--no-progress"]
+TINY = [
+    "--set",
+    "num_episodes=10",
+    "--set",
+    "hidden_size=8",
+    "--set",
+    "num_tasks=8",
+    "--set",
+    "updates_per_chunk=2",
+    "--no-progress",
+]
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "learn2rl.cli", *args], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "learn2rl.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.parametrize(
     "args,message",
-    [(["train", "--out", "{tmp}/a", "--task", "bandit/nope"], "unknown task id"),
-     (["train", "--out", "{tmp}/a", "--learner", "maml9"], "unknown learner"),
-     (["train", "--out", "{tmp}/a", "--set", "num_tasks=0"], "num_tasks"),
-     (["train", "--out", "{tmp}/a", "--set", "gamma=2"], "gamma"),
-     (["train", "--out", "{tmp}/a", "--set", "num_episodes=-5"], "num_episodes"),
-     (["train", "--out", "{tmp}/a", "--set", "colour=blue"], "unknown config field"),
-     (["train", "--out", "{tmp}/a", "--set", "num_tasks=many"], "cannot read"),
-     (["reproduce", "no-such-paper", "--out", "{tmp}/a"], "unknown experiment"),
-     (["evaluate", "--checkpoint", "{tmp}/missing", "--out", "{tmp}/a"], "no checkpoint"),
-     (["demo", "--out", "{tmp}/a", "--num-test-tasks", "0"], "must be positive")])
+    [
+        (["train", "--out", "{tmp}/a", "--task", "bandit/nope"], "unknown task id"),
+        (["train", "--out", "{tmp}/a", "--learner", "maml9"], "unknown learner"),
+        (["train", "--out", "{tmp}/a", "--set", "num_tasks=0"], "num_tasks"),
+        (["train", "--out", "{tmp}/a", "--set", "gamma=2"], "gamma"),
+        (["train", "--out", "{tmp}/a", "--set", "num_episodes=-5"], "num_episodes"),
+        (["train", "--out", "{tmp}/a", "--set", "colour=blue"], "unknown config field"),
+        (["train", "--out", "{tmp}/a", "--set", "num_tasks=many"], "cannot read"),
+        (["reproduce", "no-such-paper", "--out", "{tmp}/a"], "unknown experiment"),
+        (["evaluate", "--checkpoint", "{tmp}/missing", "--out", "{tmp}/a"], "no checkpoint"),
+        (["demo", "--out", "{tmp}/a", "--num-test-tasks", "0"], "must be positive"),
+    ],
+)
 def test_bad_input_gives_one_line_error_and_nonzero_exit(tmp_path, capsys, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     assert main(args) == 2
@@ -48,8 +61,17 @@ def test_bad_input_gives_one_line_error_and_nonzero_exit(tmp_path, capsys, args,
 
 def test_unknown_baseline_is_an_error(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "run"), "--updates", "2", *TINY]) == 0
-    args = ["evaluate", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "ev"),
-            "--num-tasks", "20", "--baselines", "random,psychic"]
+    args = [
+        "evaluate",
+        "--checkpoint",
+        str(tmp_path / "run"),
+        "--out",
+        str(tmp_path / "ev"),
+        "--num-tasks",
+        "20",
+        "--baselines",
+        "random,psychic",
+    ]
     assert main(args) == 2
     assert "unknown baseline" in capsys.readouterr().err
 
@@ -61,10 +83,25 @@ def test_corrupt_and_mismatched_checkpoints_are_reported(tmp_path, capsys):
     learner, state, _ = load_learner(ckpt)
     # A state of another shape under a valid checksum: "does not match".
     other = RL2(learner.config.replace(hidden_size=4), learner.family)
-    checkpoint.save(tmp_path / "mismatch", other.init(),
-                    {"learner": "rl2", "config": learner.config.to_dict(), "update": 0})
-    assert main(["evaluate", "--checkpoint", str(tmp_path / "mismatch"), "--out",
-                 str(tmp_path / "e1"), "--num-tasks", "10"]) == 2
+    checkpoint.save(
+        tmp_path / "mismatch",
+        other.init(),
+        {"learner": "rl2", "config": learner.config.to_dict(), "update": 0},
+    )
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(tmp_path / "mismatch"),
+                "--out",
+                str(tmp_path / "e1"),
+                "--num-tasks",
+                "10",
+            ]
+        )
+        == 2
+    )
     assert "does not match" in capsys.readouterr().err
     # Flipped bytes: checksum.
     data = bytearray((ckpt / "state.msgpack").read_bytes())
@@ -89,8 +126,15 @@ def test_train_refuses_to_overwrite_and_resume_needs_a_run(tmp_path, capsys):
 def test_list_names_everything(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ["bandit/independent-2arm", "bandit/dependent-hard", "rl2", "thompson",
-                 "bayes-optimal", "duan2016-bandits", "demo"]:
+    for name in [
+        "bandit/independent-2arm",
+        "bandit/dependent-hard",
+        "rl2",
+        "thompson",
+        "bayes-optimal",
+        "duan2016-bandits",
+        "demo",
+    ]:
         assert name in out
 
 
@@ -100,9 +144,12 @@ def test_killed_run_resumes_to_the_same_parameters_and_metrics(tmp_path):
     full = run_cli(*args, "--out", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     cut = tmp_path / "cut"
-    proc = subprocess.Popen([sys.executable, "-m", "learn2rl.cli", *args, "--out", str(cut)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "learn2rl.cli", *args, "--out", str(cut)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         rows = read_metrics(cut / "metrics.jsonl")

@@ -12,9 +12,19 @@ from learn2rl.tasks import make
 
 @pytest.mark.parametrize(
     "field,value",
-    [("num_tasks", 0), ("num_updates", -1), ("hidden_size", 2.5), ("gamma", 1.5),
-     ("gae_lambda", -0.1), ("learning_rate", 0.0), ("entropy_coef", -1.0),
-     ("algorithm", "sac"), ("cell", "rnn"), ("num_episodes", 0)])
+    [
+        ("num_tasks", 0),
+        ("num_updates", -1),
+        ("hidden_size", 2.5),
+        ("gamma", 1.5),
+        ("gae_lambda", -0.1),
+        ("learning_rate", 0.0),
+        ("entropy_coef", -1.0),
+        ("algorithm", "sac"),
+        ("cell", "rnn"),
+        ("num_episodes", 0),
+    ],
+)
 def test_config_values_out_of_range_name_the_field(field, value):
     with pytest.raises(Learn2RLError, match=field):
         Config(**{field: value})
@@ -44,8 +54,9 @@ def test_same_config_and_seed_give_bit_identical_results(tiny_config, algorithm,
         np.testing.assert_array_equal(a, b)
     other = RL2(config.replace(seed=1), make(config.task))
     other_state, _ = other.train_chunk(other.init(), 3)
-    assert not np.array_equal(jax.tree.leaves(other_state.params)[0],
-                              jax.tree.leaves(runs[0][0])[0])
+    assert not np.array_equal(
+        jax.tree.leaves(other_state.params)[0], jax.tree.leaves(runs[0][0])[0]
+    )
 
 
 def test_chunks_compose(tiny_config):
@@ -77,16 +88,26 @@ def test_a2c_gradient_matches_collect_then_differentiate(tiny_config):
         return jnp.mean(policy + learner.config.value_coef * value_loss - 0.05 * ent)
 
     # _a2c_loss uses pmean-free psum only when normalizing, so it runs outside shard_map here.
-    for a, b in zip(jax.tree.leaves(fused(params)), jax.tree.leaves(jax.grad(two_pass)(params)),
-                    strict=True):
+    for a, b in zip(
+        jax.tree.leaves(fused(params)), jax.tree.leaves(jax.grad(two_pass)(params)), strict=True
+    ):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
 
 
 def test_rl2_learns_to_beat_random_and_greedy_on_a_tiny_bandit():
     """Seconds, not minutes: 5 arms, 10 pulls, where exploring first pays off."""
-    config = Config(task="bandit/independent-5arm", num_episodes=10, hidden_size=32,
-                    num_tasks=128, num_updates=300, updates_per_chunk=300,
-                    learning_rate=5e-3, final_learning_rate=5e-4, gamma=0.9, gae_lambda=1.0)
+    config = Config(
+        task="bandit/independent-5arm",
+        num_episodes=10,
+        hidden_size=32,
+        num_tasks=128,
+        num_updates=300,
+        updates_per_chunk=300,
+        learning_rate=5e-3,
+        final_learning_rate=5e-4,
+        gamma=0.9,
+        gae_lambda=1.0,
+    )
     learner = RL2(config, learner_family := make(config.task))
     state, metrics = learner.train_chunk(learner.init(), config.num_updates)
     tasks = learner_family.tasks(2000)

@@ -121,5 +121,9 @@ def test_gaussian_and_dependent_rewards_have_the_task_means():
         keys = jax.random.split(jax.random.PRNGKey(0), 20000)
         _, state = family.reset(keys[0], params)
         for arm in range(2):
-            rewards = jax.vmap(lambda k, a=arm: family.step_env(k, state, a, params)[2])(keys)
+
+            def reward(key, arm=arm, family=family, state=state, params=params):
+                return family.step_env(key, state, arm, params)[2]
+
+            rewards = jax.vmap(reward)(keys)
             assert abs(float(rewards.mean()) - float(params.means[arm])) < 0.03

@@ -1,19 +1,39 @@
 """learn2rl: meta-reinforcement learning in JAX.
 
 The public API is what this module re-exports; everything else is internal.
+
+Importing learn2rl asks XLA for one CPU device per core (``learn2rl.devices``) unless JAX has
+already
+started or ``LEARN2RL_CPU_DEVICES=0`` is set: training shards its task batch over them. It has to
+happen here, first, because importing gymnax starts JAX's backends.
 """
 
-from learn2rl import baselines, tasks
-from learn2rl.errors import Learn2RLError
-from learn2rl.evaluation import EvalResult, evaluate
-from learn2rl.learners.rl2 import RL2, Config
-from learn2rl.tasks import TaskFamily, list_tasks, make
-from learn2rl.trial import Trial
-from learn2rl.types import Agent, TrialObs
+from learn2rl.devices import use_cpu_cores
+
+use_cpu_cores()
+
+from learn2rl import baselines, tasks  # noqa: E402
+from learn2rl.errors import Learn2RLError  # noqa: E402
+from learn2rl.evaluation import EvalResult, evaluate  # noqa: E402
+from learn2rl.learners.rl2 import RL2, Config  # noqa: E402
+from learn2rl.tasks import TaskFamily, list_tasks, make  # noqa: E402
+from learn2rl.trial import Trial  # noqa: E402
+from learn2rl.types import Agent, TrialObs  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "RL2", "Agent", "Config", "EvalResult", "Learn2RLError", "TaskFamily", "Trial", "TrialObs",
-    "baselines", "evaluate", "list_tasks", "make", "tasks",
+    "RL2",
+    "Agent",
+    "Config",
+    "EvalResult",
+    "Learn2RLError",
+    "TaskFamily",
+    "Trial",
+    "TrialObs",
+    "baselines",
+    "evaluate",
+    "list_tasks",
+    "make",
+    "tasks",
 ]

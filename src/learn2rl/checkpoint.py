@@ -61,9 +61,10 @@ def load_meta(directory: str | Path) -> dict[str, Any]:
         meta = json.loads((directory / META_FILE).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise Learn2RLError(f"corrupt checkpoint metadata {directory / META_FILE}: {err}") from None
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+    version = meta.get("format_version") if isinstance(meta, dict) else "?"
+    if version != FORMAT_VERSION:
         raise Learn2RLError(
-            f"checkpoint {directory} has format {meta.get('format_version') if isinstance(meta, dict) else '?'}"
+            f"checkpoint {directory} has format {version}"
             f", this learn2rl reads format {FORMAT_VERSION}"
         )
     return meta

@@ -1,6 +1,7 @@
 """The ``learn2rl`` command: list | train | evaluate | reproduce | demo.
 
-Bad input (unknown ids, values out of range, a corrupt or mismatched checkpoint) ends with a one-line
+Bad input (unknown ids, values out of range, a corrupt or mismatched checkpoint) ends with a
+one-line
 ``error: ...`` on stderr and exit status 2, never a traceback.
 """
 

@@ -14,7 +14,16 @@ _FLAG = "--xla_force_host_platform_device_count"
 
 
 def use_cpu_cores(count: int | None = None) -> bool:
-    """Ask XLA for ``count`` (default: all usable cores) host devices. Returns False if too late."""
+    """Ask XLA for ``count`` (default: all usable cores) host devices. Returns False if too late.
+
+    Does nothing (returns False) when ``LEARN2RL_CPU_DEVICES=0``; ``LEARN2RL_CPU_DEVICES=N`` asks
+    for N.
+    """
+    setting = os.environ.get("LEARN2RL_CPU_DEVICES", "").strip()
+    if setting.isdigit():
+        if int(setting) == 0:
+            return False
+        count = int(setting)
     import jax  # noqa: F401  (importing does not initialize backends)
     from jax._src import xla_bridge
 

@@ -1,10 +1,13 @@
 """One meta-test protocol for every adaptive agent, learned or classical.
 
 ``evaluate`` runs an ``Agent`` for one trial on each of the given held-out tasks (optionally several
-times with different random seeds), all inside ``jax.jit`` with the tasks vmapped, and returns per-step
-rewards and pseudo-regrets. Pseudo-regret at a step is ``best_expected_reward - expected_reward(action)``
+times with different random seeds), all inside ``jax.jit`` with the tasks vmapped, and returns
+per-step
+rewards and pseudo-regrets. Pseudo-regret at a step is ``best_expected_reward -
+expected_reward(action)``
 under the true task (Lai & Robbins; the quantity Wang et al. 2016 plot), which has far less variance
-than realized-reward regret. Summaries give the mean over tasks and seeds with a normal-approximation
+than realized-reward regret. Summaries give the mean over tasks and seeds with a
+normal-approximation
 95% confidence interval (1.96 standard errors).
 """
 
@@ -131,7 +134,9 @@ def evaluate(
             # Task i gets key fold_in(seed_key, i) whatever the batch size.
             keys = jax.vmap(partial(jax.random.fold_in, seed_key))(jnp.arange(start, stop))
             outputs.append(jax.device_get(_run_batch(agent, trial, keys, batch)))
-    rewards, regrets, valid, actions = (np.concatenate(parts) for parts in zip(*outputs))
+    rewards, regrets, valid, actions = (
+        np.concatenate(parts) for parts in zip(*outputs, strict=True)
+    )
     return EvalResult(
         agent=agent.name,
         task=family.family_id,

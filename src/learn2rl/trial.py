@@ -1,9 +1,11 @@
 """Trials: K episodes on one task, as in RL^2 (Duan et al. 2016, arXiv 1611.02779, Sec. 2.2).
 
 The trial wrapper steps a task family's environment, resets it (same task) when an episode ends, and
-hands the agent a ``TrialObs``: the environment observation plus the previous action, previous reward,
+hands the agent a ``TrialObs``: the environment observation plus the previous action, previous
+reward,
 previous done flag and the step index. ``episode_done`` and ``trial_done`` are separate signals: an
-agent's memory must persist across episode ends and is reset only when a new trial (a new task) begins.
+agent's memory must persist across episode ends and is reset only when a new trial (a new task)
+begins.
 """
 
 from __future__ import annotations
@@ -69,7 +71,8 @@ class Trial:
     def step(self, key: jax.Array, state: TrialState, action: jax.Array, params: Any):
         """Returns ``(obs, state, reward, episode_done, trial_done)``.
 
-        Stepping a finished trial is a no-op with zero reward, so a fixed-length ``lax.scan`` can run
+        Stepping a finished trial is a no-op with zero reward, so a fixed-length ``lax.scan`` can
+        run
         trials whose episodes have variable length.
         """
         key_step, key_reset = jax.random.split(key)

@@ -27,7 +27,7 @@ def gae(rewards, discounts, values, bootstrap, lam):
 
 def ppo_clip(log_ratio, advantage, eps):
     out = []
-    for lr, a in zip(log_ratio, advantage):
+    for lr, a in zip(log_ratio, advantage, strict=True):
         ratio = np.exp(lr)
         out.append(min(ratio * a, min(max(ratio, 1 - eps), 1 + eps) * a))
     return np.array(out)

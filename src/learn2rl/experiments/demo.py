@@ -1,9 +1,11 @@
 """The main job: meta-train RL^2 on two-armed Bernoulli bandits (100 pulls), then compare it with
 every classical bandit algorithm on the same held-out tasks.
 
-Setting of Wang et al. 2016 (arXiv 1611.05763, Sec. 3.1.1: p ~ U[0,1], 100 pulls) and of RL^2's Table 1
+Setting of Wang et al. 2016 (arXiv 1611.05763, Sec. 3.1.1: p ~ U[0,1], 100 pulls) and of RL^2's
+Table 1
 (Duan et al. 2016). The physical limit is the Bayes-optimal policy, 64.918 expected total reward
-(exact dynamic programming over Beta(1,1) posteriors); the oracle that knows the better arm gets 66.667.
+(exact dynamic programming over Beta(1,1) posteriors); the oracle that knows the better arm gets
+66.667.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ def run(
     if "bayes-optimal" in by_name:
         diff, half = paired_difference(by_name["rl2"], by_name["bayes-optimal"])
         sections.append(
-            f"RL^2 minus Bayes-optimal, paired over the same {num_test_tasks} tasks and reward draws: "
+            f"RL^2 minus Bayes-optimal, paired over the same {num_test_tasks} tasks and "
+            "reward draws: "
             f"{diff:+.2f} ± {half:.2f} (95% CI). Exact Bayes-optimal expected total reward: "
             f"{BAYES_OPTIMAL_VALUE}."
         )

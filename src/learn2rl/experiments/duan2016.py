@@ -1,7 +1,8 @@
 """RL^2 Table 1 (Duan et al. 2016, arXiv 1611.02779, Sec. 4.1): multi-armed bandits.
 
 Bernoulli arms with p ~ U[0,1]; k in {5, 10, 50} arms; n in {10, 100, 500} pulls per trial (one pull
-per episode). Mean total reward over held-out tasks for Random, Gittins (our ``bayes-optimal``: exact
+per episode). Mean total reward over held-out tasks for Random, Gittins (our ``bayes-optimal``:
+exact
 dynamic programming where the table fits, else the finite-horizon Gittins approximation, see
 docs/baselines.md), Thompson sampling, UCB1, epsilon-greedy, greedy and RL^2, beside the paper's
 numbers. ``--quick`` runs n in {10, 100} with shorter RL^2 training.
@@ -103,7 +104,7 @@ def run_bandits(
                 "train_seconds": train_seconds,
                 "ours": {name: ours[name]["mean_total_reward"] for name in PAPER_COLUMNS},
                 "ci95": {name: ours[name]["ci95"] for name in PAPER_COLUMNS},
-                "paper": dict(zip(PAPER_COLUMNS, PAPER_TABLE1[(num_pulls, num_arms)])),
+                "paper": dict(zip(PAPER_COLUMNS, PAPER_TABLE1[(num_pulls, num_arms)], strict=True)),
             }
         )
         (out / "table1.json").write_text(json.dumps(table, indent=2))

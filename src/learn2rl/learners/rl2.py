@@ -1,23 +1,29 @@
-"""RL^2 / "learning to reinforcement learn": a recurrent policy meta-trained over a task distribution.
+"""RL^2 / "learning to reinforcement learn": a recurrent policy meta-trained over many tasks.
 
-Duan et al. 2016, "RL^2: Fast Reinforcement Learning via Slow Reinforcement Learning" (arXiv 1611.02779);
+Duan et al. 2016, "RL^2: Fast Reinforcement Learning via Slow Reinforcement Learning" (arXiv
+1611.02779);
 Wang et al. 2016, "Learning to reinforcement learn" (arXiv 1611.05763).
 
 Algorithm (one update):
     1. draw ``num_tasks`` tasks from the training split;
-    2. run one trial (``num_episodes`` episodes) on each with the recurrent policy, its state reset only
+    2. run one trial (``num_episodes`` episodes) on each with the recurrent policy, its state reset
+    only
        at the start of the trial, so the network must learn about the task within its activations;
-    3. compute GAE(lambda) advantages over the whole trial (episode ends inside a trial do not cut the
+    3. compute GAE(lambda) advantages over the whole trial (episode ends inside a trial do not cut
+    the
        return: the meta-objective is the total reward of the trial);
     4. take an A2C step (policy gradient + value regression + entropy bonus) or several PPO epochs.
 After meta-training, ``adapt`` is just running the network: its hidden state is the fast learner.
 
 Implementation notes.
-- A2C differentiates through the rollout itself: the loss is a function of the parameters that *runs*
-  the trial (sampled actions enter through ``stop_gradient``), so one forward pass serves both acting
+- A2C differentiates through the rollout itself: the loss is a function of the parameters that
+*runs*
+  the trial (sampled actions enter through ``stop_gradient``), so one forward pass serves both
+  acting
   and the gradient. This saves the second forward pass a collect-then-train loop would need.
 - Training runs in jitted chunks of ``updates_per_chunk`` updates (``lax.scan``); between chunks the
-  Python loop logs, checkpoints and draws progress. Per-update randomness is ``fold_in(key, update)``,
+  Python loop logs, checkpoints and draws progress. Per-update randomness is ``fold_in(key,
+  update)``,
   so a run resumed from a checkpoint replays exactly what the uninterrupted run would have done.
 - The task batch is split across all local devices with ``jax.shard_map`` (gradients averaged with
   ``pmean``). On a CPU, ``learn2rl.devices.use_cpu_cores()`` exposes each core as a device; two
@@ -255,7 +261,7 @@ class RL2:
         )
 
     def _combine(self, policy_objective, value, target, entropy, valid, entropy_coef):
-        """Mean over the valid steps of a trial of -objective + c_v * value error - c_H * entropy."""
+        """Mean over a trial's valid steps of -objective + c_v * value error - c_H * entropy."""
         weight = valid.astype(jnp.float32) / jnp.maximum(valid.sum(), 1)
         policy_loss = -jnp.sum(weight * policy_objective)
         value_loss = 0.5 * jnp.sum(weight * (value - target) ** 2)

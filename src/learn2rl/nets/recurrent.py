@@ -2,9 +2,11 @@
 
 The network sees one ``TrialObs`` per step: the environment observation, the previous action
 (one-hot), the previous reward, the previous done flag and the step index scaled to [0, 1). Its
-recurrent state carries everything it learns about the current task; the caller resets it only when a
+recurrent state carries everything it learns about the current task; the caller resets it only when
+a
 trial (a new task) begins. The cells are written with fused gate matrices (one input and one hidden
-matmul per step) because on a CPU the per-step matmul count, not FLOPs, dominates small recurrent nets.
+matmul per step) because on a CPU the per-step matmul count, not FLOPs, dominates small recurrent
+nets.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class GRUCell(nn.Module):
 
 
 class LSTMCell(nn.Module):
-    """LSTM (Hochreiter & Schmidhuber 1997) with fused gates; the state is (cell, hidden) stacked."""
+    """LSTM (Hochreiter & Schmidhuber 1997), fused gates; the state is (cell, hidden) stacked."""
 
     hidden_size: int
 

@@ -13,7 +13,7 @@ def categorical_entropy(logits: jax.Array) -> jax.Array:
 
 
 def ppo_clip_objective(log_ratio_t: jax.Array, advantage_t: jax.Array, epsilon: float) -> jax.Array:
-    """Per-step clipped surrogate min(rho A, clip(rho, 1-eps, 1+eps) A) (Schulman et al. 2017, eq. 7)."""
+    """Per-step clipped surrogate min(rho A, clip(rho, 1-eps, 1+eps) A) (Schulman 2017, eq. 7)."""
     ratio = jnp.exp(log_ratio_t)
     clipped = jnp.clip(ratio, 1.0 - epsilon, 1.0 + epsilon)
     return jnp.minimum(ratio * advantage_t, clipped * advantage_t)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 def discounted_returns(
     r_t: jax.Array, discount_t: jax.Array, bootstrap_value: jax.Array
 ) -> jax.Array:
-    """G_t = r_t + discount_t * G_{t+1}, with G_T = bootstrap_value (Sutton & Barto 2018, eq. 3.9)."""
+    """G_t = r_t + discount_t * G_{t+1}, G_T = bootstrap_value (Sutton & Barto 2018, eq. 3.9)."""
 
     def backward(carry, inputs):
         reward, discount = inputs

@@ -8,7 +8,8 @@
   p_2 ~ U[0, 1] ("uniform"), or p_2 drawn from {x, 1 - x} with x = 0.1 ("easy"), 0.25 ("medium"),
   0.4 ("hard").
 
-By default one episode is one pull, as in Duan et al. (2016), where a trial of n episodes is n pulls;
+By default one episode is one pull, as in Duan et al. (2016), where a trial of n episodes is n
+pulls;
 ``pulls_per_episode`` changes that. The environment observation is an empty vector: everything an
 agent can know arrives through the trial's previous action and reward.
 """
@@ -98,7 +99,7 @@ class BernoulliBandit(_Bandit):
 
 
 class GaussianBandit(_Bandit):
-    """Independent Gaussian arms: mean_i ~ N(prior_mean, prior_std^2), reward ~ N(mean_i, noise_std^2)."""
+    """Independent Gaussian arms: mean_i ~ N(prior_mean, prior_std^2), reward ~ N(mean_i, s^2)."""
 
     def __init__(
         self,

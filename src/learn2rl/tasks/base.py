@@ -1,16 +1,17 @@
 """Task families: a pure JAX environment plus a distribution over its per-task parameters.
 
-A task family follows the gymnax ``Environment`` API (``reset_env`` / ``step_env`` as pure functions of
+A task family follows the gymnax ``Environment`` API (``reset_env`` / ``step_env`` as pure functions
+of
 key, state, action and params), with one twist: the ``params`` argument is the *task*, a pytree of
 arrays drawn from the family's prior. Everything that varies between tasks lives there, so
 ``jax.vmap`` over tasks just works; settings that fix array shapes (number of arms) are static
 attributes of the family object.
 
 Splits. Tasks are addressed by an integer index; ``task(index)`` derives the task deterministically
-from ``fold_in(root_key, index)``. The named splits are disjoint index ranges, so a test task is never
-a training task. For priors with continuous support this also makes the parameters distinct (with
-probability one); for priors with finite support (e.g. the "easy" dependent bandit, which has two
-possible tasks) the same parameter values necessarily occur in both splits.
+from ``fold_in(root_key, index)``. The named splits are disjoint index ranges, so a test task is
+never a training task. For priors with continuous support this also makes the parameters distinct
+(with probability one); for priors with finite support (e.g. the "easy" dependent bandit, which has
+two possible tasks) the same parameter values necessarily occur in both splits.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class TaskFamily(environment.Environment):
 
     @property
     def default_params(self) -> Any:
-        """A representative task (test-split task 0), for gymnax code that calls step without params."""
+        """A representative task (test task 0), for gymnax code that calls step without params."""
         return self.task(0)
 
     # --- optional: expected rewards, for regret ---------------------------------------------

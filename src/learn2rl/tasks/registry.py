@@ -18,7 +18,7 @@ _REGISTRY: dict[str, tuple[Callable[..., TaskFamily], dict[str, Any], str]] = {}
 
 
 def register(task_id: str, factory: Callable[..., TaskFamily], description: str, **defaults):
-    """Register a task family under ``task_id``; ``make(task_id, **overrides)`` calls the factory."""
+    """Register a family under ``task_id``; ``make(task_id, **overrides)`` calls the factory."""
     if task_id in _REGISTRY:
         raise Learn2RLError(f"task id {task_id!r} is already registered")
     _REGISTRY[task_id] = (factory, defaults, description)
