@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from learn2rl import runner
+from learn2rl import baselines, runner
 from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import evaluate
 from learn2rl.learners.rl2 import RL2, Config
@@ -95,31 +95,33 @@ def test_a2c_gradient_matches_collect_then_differentiate(tiny_config):
 
 
 def test_rl2_learns_to_beat_random_and_greedy_on_a_tiny_bandit():
-    """Seconds, not minutes: 5 arms, 10 pulls, where exploring first pays off."""
+    """Two arms, 100 pulls, a small batch: about 20 s of training on two CPU cores.
+
+    Greedy (highest Beta(1,1) posterior mean) is a strong baseline here (regret about 2.7, against
+    1.75 for Bayes-optimal and 16.7 for random); beating it needs real within-trial learning.
+    """
     config = Config(
-        task="bandit/independent-5arm",
-        num_episodes=10,
-        hidden_size=32,
+        num_episodes=100,
         num_tasks=128,
-        num_updates=300,
-        updates_per_chunk=300,
+        num_updates=1600,
+        updates_per_chunk=1600,
         learning_rate=5e-3,
         final_learning_rate=5e-4,
         gamma=0.9,
         gae_lambda=1.0,
     )
-    learner = RL2(config, learner_family := make(config.task))
+    family = make(config.task)
+    learner = RL2(config, family)
     state, metrics = learner.train_chunk(learner.init(), config.num_updates)
-    tasks = learner_family.tasks(2000)
+    tasks = family.tasks(2000)
     key = jax.random.PRNGKey(0)
-    from learn2rl import baselines
-
-    ours = evaluate(learner.agent(state.params), learner_family, tasks, 10, key)
-    random = evaluate(baselines.get("random", learner_family, 10), learner_family, tasks, 10, key)
-    greedy = evaluate(baselines.get("greedy", learner_family, 10), learner_family, tasks, 10, key)
-    # Random gets 5.0 and greedy about 6.6 (PAPERS.md); the Bayes-optimal limit is 6.66.
-    assert ours.total_rewards.mean() > random.total_rewards.mean() + 1.0
-    assert ours.total_regrets.mean() < greedy.total_regrets.mean() + 0.05
+    ours = evaluate(learner.agent(state.params), family, tasks, 100, key)
+    random = evaluate(baselines.get("random", family, 100), family, tasks, 100, key)
+    greedy = evaluate(baselines.get("greedy", family, 100), family, tasks, 100, key)
+    assert ours.total_regrets.mean() < random.total_regrets.mean() - 10.0
+    # Paired over the same tasks and reward draws: a clear margin, not noise.
+    difference = greedy.total_regrets - ours.total_regrets
+    assert difference.mean() > 3 * difference.std() / np.sqrt(difference.size)
 
 
 def test_resumed_training_ends_where_uninterrupted_training_ends(tiny_config, tmp_path):

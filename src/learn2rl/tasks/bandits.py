@@ -99,7 +99,7 @@ class BernoulliBandit(_Bandit):
 
 
 class GaussianBandit(_Bandit):
-    """Independent Gaussian arms: mean_i ~ N(prior_mean, prior_std^2), reward ~ N(mean_i, s^2)."""
+    """Independent Gaussian arms: mean_i ~ N(prior_mean, prior_std^2), noise N(0, noise_std^2)."""
 
     def __init__(
         self,

@@ -1,0 +1,92 @@
+"""Registry of the classical bandit baselines: ``get(name, family, num_pulls)`` builds an ``Agent``.
+
+``list_baselines()`` names them all; ``applicable(family)`` names those that make sense for a task
+family: the Beta(1,1) Gittins index and the independent-arm Bayes-optimal policy only for
+``BernoulliBandit`` with p ~ U[0,1] (for dependent arms, or other priors, they would not be what
+their names claim).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+from learn2rl.baselines import bandits
+from learn2rl.baselines.bandits import (
+    bayes_optimal_method,
+    bayes_optimal_value,
+    finite_horizon_gittins_index,
+    gittins_index,
+)
+from learn2rl.errors import Learn2RLError
+from learn2rl.types import Agent
+
+_FACTORIES: dict[str, Callable[..., Agent]] = {
+    "random": bandits.random_agent,
+    "greedy": bandits.greedy_agent,
+    "eps-greedy": bandits.epsilon_greedy_agent,
+    "ucb1": bandits.ucb1_agent,
+    "thompson": bandits.thompson_agent,
+    "oracle": bandits.oracle_agent,
+    "gittins": bandits.gittins_agent,
+    "bayes-optimal": bandits.bayes_optimal_agent,
+}
+_NEED_UNIFORM_BERNOULLI = ("gittins", "bayes-optimal")
+
+
+def list_baselines() -> list[str]:
+    """Names of all baselines, in the order of the results tables."""
+    return list(_FACTORIES)
+
+
+def applicable(family) -> list[str]:
+    """The baselines that make sense for ``family`` (none for a non-bandit family)."""
+    try:
+        bandits.reward_model(family)
+    except Learn2RLError:
+        return []
+    uniform_bernoulli = bandits.has_uniform_bernoulli_prior(family)
+    return [name for name in _FACTORIES if uniform_bernoulli or name not in _NEED_UNIFORM_BERNOULLI]
+
+
+def get(name: str, family, num_pulls: int, **kwargs) -> Agent:
+    """Build baseline ``name`` for ``family`` and trials of ``num_pulls`` pulls.
+
+    Keyword arguments go to the baseline: ``epsilon`` (eps-greedy, default 0.1);
+    ``prior_pseudo_counts`` (default True) and ``exploration`` (c, default 1.0) for ucb1; ``gamma``
+    (gittins, default 0.9); ``method`` (bayes-optimal, default automatic, see
+    ``bayes_optimal_method``). docs/baselines.md lists every detail that changes numbers.
+    """
+    if name not in _FACTORIES:
+        raise Learn2RLError(
+            f"unknown baseline {name!r}; known baselines: {', '.join(list_baselines())}"
+        )
+    num_pulls = bandits.check_num_pulls(num_pulls)
+    bandits.reward_model(family)  # raises for non-bandit families
+    usable = applicable(family)
+    if name not in usable:
+        family_name = getattr(family, "family_id", type(family).__name__)
+        raise Learn2RLError(
+            f"baseline {name!r} assumes independent Bernoulli arms with p ~ U[0,1]; for "
+            f"{family_name} use one of: {', '.join(usable)}"
+        )
+    factory = _FACTORIES[name]
+    options = [p for p in inspect.signature(factory).parameters if p not in ("family", "num_pulls")]
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        accepted = ", ".join(options) if options else "none"
+        raise Learn2RLError(
+            f"baseline {name!r} got unknown option(s) {', '.join(unknown)}; accepted: {accepted}"
+        )
+    return factory(family, num_pulls, **kwargs)
+
+
+__all__ = [
+    "applicable",
+    "bayes_optimal_method",
+    "bayes_optimal_value",
+    "finite_horizon_gittins_index",
+    "get",
+    "gittins_index",
+    "list_baselines",
+]
