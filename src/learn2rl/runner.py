@@ -133,12 +133,12 @@ class _Progress:
         )
 
         self.progress = Progress(
-            TextColumn("[bold]meta-training"),
-            BarColumn(),
+            # Fits an 80-column terminal: "train ━━━ 1200/5000 0:00:41 1.03M steps/s return 63.54"
+            TextColumn("[bold]train"),
+            BarColumn(bar_width=16),
             MofNCompleteColumn(),
-            TextColumn("updates"),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[rate]} env-steps/s  trial return {task.fields[metric]}"),
+            TextColumn("{task.fields[rate]} steps/s return {task.fields[metric]}"),
             console=console,
             transient=False,
         )
@@ -151,7 +151,7 @@ class _Progress:
         if self.enabled:
             rate = updates * self.steps_per_update / max(seconds, 1e-9)
             self.progress.update(
-                self.task, advance=updates, rate=f"{rate:,.0f}", metric=f"{metric:.2f}"
+                self.task, advance=updates, rate=f"{rate / 1e6:.2f}M", metric=f"{metric:.2f}"
             )
 
     def close(self):
