@@ -331,3 +331,10 @@ def test_evaluated_totals_on_two_arm_hundred_pull_bandits():
     assert 63.0 < totals["thompson"] - best_offset < 65.0
     assert abs(totals["random"] - mean_offset - 50.0) < 1.0
     assert abs(totals["random"] - 50.0) < 2.0  # also without the correction
+
+
+def test_evaluation_refuses_trials_longer_than_a_baseline_was_built_for():
+    family = BernoulliBandit(num_arms=2)
+    agent = baselines.get("bayes-optimal", family, 10)
+    with pytest.raises(Learn2RLError, match="at most 10 steps"):
+        evaluate(agent, family, family.tasks(4), 11, jax.random.PRNGKey(0))

@@ -122,6 +122,11 @@ def evaluate(
     the same tasks, budget and key faces the same reward draws where its actions coincide.
     """
     trial = Trial(family, num_episodes)
+    if agent.horizon is not None and trial.max_steps > agent.horizon:
+        raise Learn2RLError(
+            f"agent {agent.name!r} was built for trials of at most {agent.horizon} steps, "
+            f"but a trial of {num_episodes} episodes of {family.family_id} has {trial.max_steps}"
+        )
     num_tasks = int(jax.tree.leaves(tasks)[0].shape[0])
     if num_seeds <= 0:
         raise Learn2RLError(f"num_seeds must be positive, got {num_seeds}")

@@ -43,10 +43,13 @@ class Agent(NamedTuple):
     ``init(key, task_params)`` returns the agent state at the start of a trial. Only agents with
     ``privileged=True`` (the oracle) receive the task parameters; all others receive ``None``.
     ``act(key, agent_state, trial_obs)`` returns ``(action, new_agent_state)``. Both must be pure
-    JAX functions of unbatched inputs: evaluation vmaps them over tasks.
+    JAX functions of unbatched inputs: evaluation vmaps them over tasks. ``horizon``, when set, is
+    the longest trial (in steps) the agent was built for; evaluation refuses longer trials, since
+    table-based agents (Gittins, Bayes-optimal) cannot notice inside ``jit`` that they ran out.
     """
 
     name: str
     init: Callable[[PRNGKey, TaskParams | None], AgentState]
     act: Callable[[PRNGKey, AgentState, TrialObs], tuple[jax.Array, AgentState]]
     privileged: bool = False
+    horizon: int | None = None

@@ -78,7 +78,7 @@ def get(name: str, family, num_pulls: int, **kwargs) -> Agent:
         raise Learn2RLError(
             f"baseline {name!r} got unknown option(s) {', '.join(unknown)}; accepted: {accepted}"
         )
-    return factory(family, num_pulls, **kwargs)
+    return factory(family, num_pulls, **kwargs)._replace(horizon=num_pulls)
 
 
 __all__ = [
