@@ -59,8 +59,24 @@ def test_bad_input_gives_one_line_error_and_nonzero_exit(tmp_path, capsys, args,
     assert "Traceback" not in err
 
 
-def test_unknown_baseline_is_an_error(tmp_path, capsys):
+def test_evaluate_a_checkpoint_and_reject_an_unknown_baseline(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "run"), "--updates", "2", *TINY]) == 0
+    out = tmp_path / "eval"
+    args = [
+        "evaluate",
+        "--checkpoint",
+        str(tmp_path / "run"),
+        "--out",
+        str(out),
+        "--num-tasks",
+        "20",
+        "--baselines",
+        "random,thompson",
+    ]
+    assert main(args) == 0
+    rows = json.loads((out / "results.json").read_text())["results"]
+    assert sorted(row["agent"] for row in rows) == ["random", "rl2", "thompson"]
+    assert (out / "regret.png").stat().st_size > 0 and (out / "report.md").exists()
     args = [
         "evaluate",
         "--checkpoint",
