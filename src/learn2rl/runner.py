@@ -30,8 +30,17 @@ def build(learner_name: str, config: Any):
     return learner_cls(config, make(config.task))
 
 
-def checkpoint_meta(learner_name: str, config: Any, update: int) -> dict[str, Any]:
-    return {"learner": learner_name, "config": config.to_dict(), "update": update}
+def checkpoint_meta(
+    learner_name: str, config: Any, update: int, train_seconds: float = 0.0
+) -> dict[str, Any]:
+    """Checkpoint metadata. ``train_seconds``: wall-clock time in training chunks, summed over
+    resumes (not in metrics.jsonl, so a resumed run's log equals an uninterrupted run's)."""
+    return {
+        "learner": learner_name,
+        "config": config.to_dict(),
+        "update": update,
+        "train_seconds": round(train_seconds, 3),
+    }
 
 
 def load_learner(directory: str | Path, learner_name: str | None = None):
@@ -77,6 +86,7 @@ def train(
                 "resume with the same settings or use a new --out"
             )
         config = learner.config
+        train_seconds = float(meta.get("train_seconds", 0.0))
     elif resume:
         raise Learn2RLError(f"--resume: no checkpoint in {ckpt_dir}")
     else:
@@ -86,6 +96,7 @@ def train(
             )
         learner = build(learner_name, config)
         state = learner.init()
+        train_seconds = 0.0
     start = int(state.update)
     logger = RunLogger(out, resume_from_update=start if resume else None)
     steps_per_update = config.num_tasks * learner.trial.max_steps
@@ -103,9 +114,9 @@ def train(
             state, metrics = learner.train_chunk(state, size)
             metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
             seconds = time.perf_counter() - tic
-            checkpoint.save(
-                ckpt_dir, state, checkpoint_meta(learner_name, config, int(state.update))
-            )
+            train_seconds += seconds
+            meta = checkpoint_meta(learner_name, config, int(state.update), train_seconds)
+            checkpoint.save(ckpt_dir, state, meta)
             logger.log_chunk(
                 first, metrics, extra={"env_steps": int(state.update) * steps_per_update}
             )
