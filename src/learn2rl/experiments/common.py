@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
 
 from learn2rl import baselines
 from learn2rl.evaluation import EvalResult, ci95, evaluate
@@ -87,7 +86,3 @@ def write_outputs(
     if console is not None:
         console.print(rich_table(rows, title))
     return rows
-
-
-def as_numpy_tree(tree):
-    return jax.tree.map(np.asarray, tree)
