@@ -34,7 +34,8 @@ def test_demo_writes_table_plot_report_and_checkpoint(tmp_path, tiny_config):
         "checkpoint/meta.json",
     ]:
         assert (tmp_path / name).exists(), name
-    assert "paired" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "paired" in report and "(dynamic programming): 64.9184" in report
 
 
 def test_duan2016_cell_tunes_baselines_and_caches(tmp_path, tiny_config, monkeypatch):
