@@ -127,3 +127,28 @@ def test_gaussian_and_dependent_rewards_have_the_task_means():
 
             rewards = jax.vmap(reward)(keys)
             assert abs(float(rewards.mean()) - float(params.means[arm])) < 0.03
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "nojit"])
+@pytest.mark.parametrize(
+    "family",
+    [GaussianBandit(3, noise_std=0.5), DependentBandit("medium"), BernoulliBandit(4)],
+    ids=["gaussian", "dependent", "bernoulli"],
+)
+def test_bandit_step_matches_reference_draw(jit, family):
+    """Each bandit's reward is its documented function of the step key (plain-Python reference)."""
+    params = family.task(7)
+    _, state = family.reset(jax.random.PRNGKey(0), params)
+    step = jax.jit(family.step_env) if jit else family.step_env
+    means, noise = np.asarray(params.means), np.asarray(params.noise_std)
+    for i in range(20):
+        key = jax.random.PRNGKey(100 + i)
+        action = i % family.num_actions
+        with jax.disable_jit(not jit):
+            _, new_state, reward, terminated, _ = step(key, state, action, params)
+        if isinstance(family, GaussianBandit):
+            expected = means[action] + noise[action] * float(jax.random.normal(key))
+        else:
+            expected = float(float(jax.random.uniform(key)) < means[action])
+        assert float(reward) == pytest.approx(expected, abs=1e-6)
+        assert int(new_state.time) == 1 and not bool(terminated)
