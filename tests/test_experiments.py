@@ -36,6 +36,9 @@ def test_demo_writes_table_plot_report_and_checkpoint(tmp_path, tiny_config):
         assert (tmp_path / name).exists(), name
     report = (tmp_path / "report.md").read_text()
     assert "paired" in report and "(dynamic programming): 64.9184" in report
+    # Running it again re-evaluates the finished run instead of refusing the directory.
+    again = demo.run(tmp_path, num_test_tasks=64, progress=False, config=config)
+    assert again == rows
 
 
 def test_duan2016_cell_tunes_baselines_and_caches(tmp_path, tiny_config, monkeypatch):

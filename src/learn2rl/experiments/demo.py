@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from learn2rl import baselines, runner
+from learn2rl import baselines, checkpoint, runner
 from learn2rl.experiments.common import baseline_agents, compare, paired_difference, write_outputs
 from learn2rl.learners.rl2 import Config
 from learn2rl.logging import read_metrics
@@ -53,6 +53,13 @@ def run(
             f"{config.algorithm.upper()}) on {config.task}, {config.num_episodes} pulls, "
             f"{config.num_updates} updates x {config.num_tasks} tasks -> {out}"
         )
+    if not resume and checkpoint.exists(Path(out) / runner.CHECKPOINT_DIR):
+        # Running the demo again continues (or just re-evaluates) the run already in --out.
+        resume = True
+        if console is not None:
+            console.print(
+                f"{out} already holds a demo run: continuing it (--out DIR for a new one)"
+            )
     learner, state = runner.train(
         "rl2", config, out, resume=resume, progress=progress, console=console
     )
