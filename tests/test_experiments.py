@@ -1,4 +1,4 @@
-"""Smoke tests of the named experiments with tiny settings: they run end to end and write outputs."""
+"""Smoke tests of the named experiments with tiny settings: they run end to end, write outputs."""
 
 import json
 
