@@ -6,6 +6,7 @@ import pytest
 from learn2rl import baselines, runner
 from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import evaluate
+from learn2rl.experiments.demo import DEMO_CONFIG
 from learn2rl.learners.rl2 import RL2, Config
 from learn2rl.tasks import make
 
@@ -100,16 +101,8 @@ def test_rl2_learns_to_beat_random_and_greedy_on_a_tiny_bandit():
     Greedy (highest Beta(1,1) posterior mean) is a strong baseline here (regret about 2.7, against
     1.75 for Bayes-optimal and 16.7 for random); beating it needs real within-trial learning.
     """
-    config = Config(
-        num_episodes=100,
-        num_tasks=128,
-        num_updates=1600,
-        updates_per_chunk=1600,
-        learning_rate=5e-3,
-        final_learning_rate=5e-4,
-        gamma=0.9,
-        gae_lambda=1.0,
-    )
+    # The demo's learner with a smaller batch, so more updates fit in a few seconds.
+    config = DEMO_CONFIG.replace(num_tasks=128, num_updates=1600, updates_per_chunk=1600)
     family = make(config.task)
     learner = RL2(config, family)
     state, metrics = learner.train_chunk(learner.init(), config.num_updates)
