@@ -193,7 +193,7 @@ def test_bayes_optimal_agent_only_takes_optimal_actions(num_arms, num_pulls):
     family = BernoulliBandit(num_arms)
     agent = baselines.get("bayes-optimal", family, num_pulls)
     run = jax.jit(jax.vmap(partial(run_trial, agent, Trial(family, num_pulls))))
-    rewards, _, _, actions = run(jax.random.split(jax.random.PRNGKey(0), 8), family.tasks(8))
+    rewards, _, _, actions, _, _ = run(jax.random.split(jax.random.PRNGKey(0), 8), family.tasks(8))
     for task_actions, task_rewards in zip(np.asarray(actions), np.asarray(rewards), strict=True):
         states = _arm_states_before_each_step(task_actions, task_rewards, num_arms)
         for t, (state, action) in enumerate(zip(states, task_actions, strict=True)):
@@ -212,7 +212,7 @@ def test_index_agents_pick_a_largest_index():
         (fh_agent, lambda s, f, t: baselines.finite_horizon_gittins_index(s, f, num_pulls - t)),
         (gittins_agent, lambda s, f, t: baselines.gittins_index(s, f, 0.8)),
     ):
-        rewards, _, _, actions = jax.jit(partial(run_trial, agent, trial))(
+        rewards, _, _, actions, _, _ = jax.jit(partial(run_trial, agent, trial))(
             jax.random.PRNGKey(1), family.task(5)
         )
         states = _arm_states_before_each_step(np.asarray(actions), np.asarray(rewards), 4)
@@ -229,7 +229,7 @@ def test_agents_find_a_certain_arm(name):
     run = jax.jit(
         jax.vmap(partial(run_trial, baselines.get(name, family, 100), Trial(family, 100)))
     )
-    _, _, _, actions = run(jax.random.split(jax.random.PRNGKey(0), 2), params)
+    _, _, _, actions, _, _ = run(jax.random.split(jax.random.PRNGKey(0), 2), params)
     good_arm_share = (np.asarray(actions) == np.array([[0], [1]])).mean(axis=1)
     assert np.all(good_arm_share > 0.9)
 
@@ -237,7 +237,7 @@ def test_agents_find_a_certain_arm(name):
 def test_oracle_pulls_the_best_arm():
     family = GaussianBandit(4)
     params = BanditParams(means=jnp.array([0.1, 2.0, -1.0, 1.9]), noise_std=jnp.ones(4))
-    _, regrets, _, actions = run_trial(
+    _, regrets, _, actions, _, _ = run_trial(
         baselines.get("oracle", family, 5), Trial(family, 5), jax.random.PRNGKey(0), params
     )
     assert np.all(np.asarray(actions) == 1) and np.all(np.asarray(regrets) == 0)
@@ -247,7 +247,7 @@ def test_gaussian_agents_find_the_best_arm():
     family = GaussianBandit(3)
     params = BanditParams(means=jnp.array([0.0, 3.0, -1.0]), noise_std=jnp.full(3, 0.5))
     for name in ("greedy", "ucb1", "thompson"):
-        _, _, _, actions = jax.jit(
+        _, _, _, actions, _, _ = jax.jit(
             partial(run_trial, baselines.get(name, family, 60), Trial(family, 60))
         )(jax.random.PRNGKey(0), params)
         assert np.mean(np.asarray(actions) == 1) > 0.8, name

@@ -40,6 +40,8 @@ class EvalResult:
     actions: np.ndarray
     num_tasks: int
     num_seeds: int
+    episodes: np.ndarray | None = None  # index of the episode each step belongs to (0, 1, ...)
+    observations: np.ndarray | None = None  # env observation seen at each step (record_obs=True)
 
     @property
     def total_rewards(self) -> np.ndarray:
@@ -76,8 +78,12 @@ def ci95(samples: np.ndarray) -> float:
     return float(1.96 * samples.std(ddof=1) / math.sqrt(samples.size))
 
 
-def run_trial(agent: Agent, trial: Trial, key: jax.Array, params: Any):
-    """One trial of ``agent`` on one task; returns per-step (reward, regret, valid, action)."""
+def run_trial(agent: Agent, trial: Trial, key: jax.Array, params: Any, record_obs: bool = False):
+    """One trial of ``agent`` on one task.
+
+    Returns per-step ``(reward, regret, valid, action, episode, env_obs)``; ``env_obs`` is the
+    environment observation the agent saw at that step when ``record_obs``, else ``None``.
+    """
     family = trial.family
     key_reset, key_agent, key_steps = jax.random.split(key, 3)
     obs, state = trial.reset(key_reset, params)
@@ -94,17 +100,19 @@ def run_trial(agent: Agent, trial: Trial, key: jax.Array, params: Any):
             )
         else:
             regret = jnp.float32(jnp.nan)
+        seen = obs.obs if record_obs else None
+        episode = state.episode
         obs, state, reward, _, _ = trial.step(key_env, state, action, params)
-        return (obs, state, agent_state), (reward, regret, valid, action)
+        return (obs, state, agent_state), (reward, regret, valid, action, episode, seen)
 
     keys = jax.random.split(key_steps, trial.max_steps)
-    _, (rewards, regrets, valid, actions) = jax.lax.scan(step, (obs, state, agent_state), keys)
-    return rewards, regrets, valid, actions
+    _, outputs = jax.lax.scan(step, (obs, state, agent_state), keys)
+    return outputs
 
 
-@partial(jax.jit, static_argnums=(0, 1))
-def _run_batch(agent: Agent, trial: Trial, keys: jax.Array, params: Any):
-    return jax.vmap(partial(run_trial, agent, trial))(keys, params)
+@partial(jax.jit, static_argnums=(0, 1, 4))
+def _run_batch(agent: Agent, trial: Trial, keys: jax.Array, params: Any, record_obs: bool):
+    return jax.vmap(partial(run_trial, agent, trial, record_obs=record_obs))(keys, params)
 
 
 def evaluate(
@@ -115,11 +123,14 @@ def evaluate(
     key: jax.Array,
     num_seeds: int = 1,
     batch_size: int = 4096,
+    record_obs: bool = False,
 ) -> EvalResult:
     """Run ``agent`` for one trial of ``num_episodes`` episodes on each task, ``num_seeds`` times.
 
     ``tasks`` is a batch of task parameters (e.g. ``family.tasks(1000, "test")``); every agent given
     the same tasks, budget and key faces the same reward draws where its actions coincide.
+    ``record_obs=True`` also keeps the environment observation of every step (for analyses that
+    need more than actions and rewards, e.g. which second-stage state a two-step trial reached).
     """
     trial = Trial(family, num_episodes)
     if agent.horizon is not None and trial.max_steps > agent.horizon:
@@ -138,10 +149,11 @@ def evaluate(
             batch = jax.tree.map(lambda x, a=start, b=stop: x[a:b], tasks)
             # Task i gets key fold_in(seed_key, i) whatever the batch size.
             keys = jax.vmap(partial(jax.random.fold_in, seed_key))(jnp.arange(start, stop))
-            outputs.append(jax.device_get(_run_batch(agent, trial, keys, batch)))
-    rewards, regrets, valid, actions = (
-        np.concatenate(parts) for parts in zip(*outputs, strict=True)
+            outputs.append(jax.device_get(_run_batch(agent, trial, keys, batch, record_obs)))
+    rewards, regrets, valid, actions, episodes = (
+        np.concatenate([o[i] for o in outputs]) for i in range(5)
     )
+    observations = np.concatenate([o[5] for o in outputs]) if record_obs else None
     return EvalResult(
         agent=agent.name,
         task=family.family_id,
@@ -151,4 +163,6 @@ def evaluate(
         actions=actions,
         num_tasks=num_tasks,
         num_seeds=num_seeds,
+        episodes=episodes,
+        observations=observations,
     )
