@@ -2,8 +2,9 @@
 
 ``list_baselines()`` names them all; ``applicable(family)`` names those that make sense for a task
 family: the Beta(1,1) Gittins index and the independent-arm Bayes-optimal policy only for
-``BernoulliBandit`` with p ~ U[0,1] (for dependent arms, or other priors, they would not be what
-their names claim).
+``BernoulliBandit`` with p ~ U[0,1] (for other priors they would not be what their names claim).
+For Wang et al.'s dependent two-armed bandits, ``bayes-optimal`` is the exact Bayes-optimal policy
+of ``baselines.dependent`` (a majority vote of the evidence; see that module).
 """
 
 from __future__ import annotations
@@ -11,15 +12,28 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-from learn2rl.baselines import bandits
+from learn2rl.baselines import bandits, dependent
 from learn2rl.baselines.bandits import (
     bayes_optimal_method,
     bayes_optimal_value,
     finite_horizon_gittins_index,
     gittins_index,
 )
+from learn2rl.baselines.dependent import dependent_bayes_optimal_value
 from learn2rl.errors import Learn2RLError
+from learn2rl.tasks.bandits import DependentBandit
 from learn2rl.types import Agent
+
+
+def _bayes_optimal(family, num_pulls: int, method: str | None = None) -> Agent:
+    if isinstance(family, DependentBandit):
+        if method is not None:
+            raise Learn2RLError(
+                "bayes-optimal takes no method for dependent arms: the policy there is exact"
+            )
+        return dependent.dependent_bayes_optimal_agent(family, num_pulls)
+    return bandits.bayes_optimal_agent(family, num_pulls, method)
+
 
 _FACTORIES: dict[str, Callable[..., Agent]] = {
     "random": bandits.random_agent,
@@ -29,7 +43,7 @@ _FACTORIES: dict[str, Callable[..., Agent]] = {
     "thompson": bandits.thompson_agent,
     "oracle": bandits.oracle_agent,
     "gittins": bandits.gittins_agent,
-    "bayes-optimal": bandits.bayes_optimal_agent,
+    "bayes-optimal": _bayes_optimal,
 }
 _NEED_UNIFORM_BERNOULLI = ("gittins", "bayes-optimal")
 
@@ -46,7 +60,14 @@ def applicable(family) -> list[str]:
     except Learn2RLError:
         return []
     uniform_bernoulli = bandits.has_uniform_bernoulli_prior(family)
-    return [name for name in _FACTORIES if uniform_bernoulli or name not in _NEED_UNIFORM_BERNOULLI]
+    dependent_arms = isinstance(family, DependentBandit)
+    return [
+        name
+        for name in _FACTORIES
+        if uniform_bernoulli
+        or name not in _NEED_UNIFORM_BERNOULLI
+        or (dependent_arms and name == "bayes-optimal")
+    ]
 
 
 def get(name: str, family, num_pulls: int, **kwargs) -> Agent:
@@ -85,6 +106,7 @@ __all__ = [
     "applicable",
     "bayes_optimal_method",
     "bayes_optimal_value",
+    "dependent_bayes_optimal_value",
     "finite_horizon_gittins_index",
     "get",
     "gittins_index",
