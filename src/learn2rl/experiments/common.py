@@ -86,3 +86,34 @@ def write_outputs(
     if console is not None:
         console.print(rich_table(rows, title))
     return rows
+
+
+def train_rl2(config, out: Path, progress: bool = True, console=None):
+    """Meta-train RL^2 with ``config`` into ``out`` and return ``(learner, state)``.
+
+    A run already in ``out`` is continued (or, if it finished, just reloaded), so re-running an
+    experiment re-evaluates instead of retraining; a run there with another config is an error.
+    """
+    from learn2rl import checkpoint, runner
+
+    out = Path(out)
+    resume = checkpoint.exists(out / runner.CHECKPOINT_DIR)
+    if resume and console is not None:
+        console.print(f"  {out} holds a run: continuing it")
+    return runner.train("rl2", config, out, resume=resume, progress=progress, console=console)
+
+
+def findings_section(findings: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of tested claims: ``{"claim", "measured", "criterion", "passed"}`` each."""
+    lines = ["| finding (paper) | measured | criterion | holds |", "|---|---|---|---|"]
+    for f in findings:
+        lines.append(
+            f"| {f['claim']} | {f['measured']} | {f['criterion']} | "
+            f"{'yes' if f['passed'] else '**no**'} |"
+        )
+    return "\n".join(lines)
+
+
+def finding(claim: str, measured: str, criterion: str, passed: bool) -> dict[str, Any]:
+    """One tested claim of a reproduction (reports show them with ``findings_section``)."""
+    return {"claim": claim, "measured": measured, "criterion": criterion, "passed": bool(passed)}
