@@ -1,0 +1,293 @@
+"""Hochreiter et al. 2001: quadratic-function data, the reference predictors, the LSTM learner and
+the ``hochreiter2001`` experiment end to end."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from learn2rl import checkpoint
+from learn2rl.errors import Learn2RLError
+from learn2rl.experiments import hochreiter2001 as experiment
+from learn2rl.learners.hochreiter2001 import (
+    PRIOR_VARIANCE,
+    Config,
+    FunctionLearner,
+    QuadraticFunctions,
+    network_inputs,
+    quadratic,
+    sample_inputs,
+    train,
+)
+
+TINY = Config(
+    num_examples=10,
+    hidden_size=8,
+    num_functions=4,
+    num_updates=4,
+    updates_per_chunk=2,
+)
+
+
+# --- numpy references -------------------------------------------------------------------------
+def numpy_quadratic(a, x):
+    """f(x1, x2) = a1 x1^2 + a2 x2^2 + a3 x1 x2 + a4 x1 + a5 x2 + a6, one point at a time."""
+    out = np.empty(len(x))
+    for i, (x1, x2) in enumerate(np.asarray(x, np.float64)):
+        out[i] = a[0] * x1**2 + a[1] * x2**2 + a[2] * x1 * x2 + a[3] * x1 + a[4] * x2 + a[5]
+    return out
+
+
+def numpy_network_inputs(xs, ys):
+    rows, previous = [], 0.0
+    for x, y in zip(xs, ys, strict=True):
+        rows.append([x[0], x[1], previous])
+        previous = y
+    return np.array(rows)
+
+
+# --- the data ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("prior", ["uniform", "gaussian"])
+def test_sequences_match_a_numpy_reference(prior):
+    functions = QuadraticFunctions(prior)
+    coefficients = np.asarray(functions.functions(8, "test"))
+    xs = np.asarray(sample_inputs(jax.random.PRNGKey(3), 20))
+    assert xs.min() >= -1.0 and xs.max() <= 1.0
+    for a in coefficients:
+        ys = np.asarray(quadratic(jnp.asarray(a), jnp.asarray(xs)))
+        np.testing.assert_allclose(ys, numpy_quadratic(a, xs), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            np.asarray(network_inputs(jnp.asarray(xs), jnp.asarray(ys))),
+            numpy_network_inputs(xs, ys),
+            rtol=1e-6,
+        )
+
+
+def test_functions_are_indexed_and_the_splits_are_disjoint():
+    functions = QuadraticFunctions()
+    first = np.asarray(functions.functions(4, "test"))
+    np.testing.assert_array_equal(first[2], np.asarray(functions.function(2)))
+    np.testing.assert_array_equal(first, np.asarray(functions.functions(4, "test")))
+    np.testing.assert_array_equal(np.asarray(functions.functions(2, "test", start=2)), first[2:])
+    train_first = np.asarray(functions.functions(4, "train"))
+    np.testing.assert_array_equal(train_first[0], np.asarray(functions.function(1 << 20)))
+    assert not np.any(np.all(np.isclose(first[:, None], train_first[None]), axis=-1))
+    drawn = jax.jit(jax.vmap(functions.sample))(jax.random.split(jax.random.PRNGKey(0), 64))
+    assert drawn.shape == (64, 6) and np.all(np.abs(np.asarray(drawn)) <= 1.0)
+    with pytest.raises(Learn2RLError, match="positive integer"):
+        functions.functions(0)
+    with pytest.raises(Learn2RLError, match="split"):
+        functions.functions(2, "validation")
+    with pytest.raises(Learn2RLError, match="prior must be one of uniform, gaussian"):
+        QuadraticFunctions("laplace")
+
+
+@pytest.mark.parametrize("prior", ["uniform", "gaussian"])
+def test_priors_have_the_stated_moments(prior):
+    functions = QuadraticFunctions(prior)
+    a = np.asarray(functions.functions(20_000, "test"), np.float64)
+    if prior == "uniform":
+        assert a.min() >= -1.0 and a.max() <= 1.0
+    assert np.all(np.abs(a.mean(axis=0)) < 0.02)
+    np.testing.assert_allclose(a.var(axis=0), 1.0 / 3.0, atol=0.02)
+    x = np.asarray(sample_inputs(jax.random.PRNGKey(1), 20_000), np.float64)
+    values = np.einsum("nf,nf->n", experiment.monomials(x), a)
+    assert abs(np.mean(values**2) - PRIOR_VARIANCE) < 0.03
+
+
+# --- the references ---------------------------------------------------------------------------
+def _data(num=64, length=12, seed=5):
+    functions = QuadraticFunctions()
+    return experiment.evaluation_data(functions, num, length, seed=seed)
+
+
+def test_least_squares_is_exact_from_six_examples():
+    coefficients, xs, queries = _data()
+    curve = experiment.least_squares_curve(coefficients, xs, queries)
+    assert np.all(curve[:, 6:] < 1e-20)
+    assert np.all(curve[:, :6].mean(axis=0) > 1e-2)
+    # With more examples than coefficients it is ordinary least squares.
+    estimates = experiment.least_squares_estimates(coefficients, xs, 9)
+    for n in range(4):
+        design = experiment.monomials(xs[n, :9])
+        solution = np.linalg.lstsq(design, design @ coefficients[n].astype(np.float64))[0]
+        np.testing.assert_allclose(estimates[n], solution, atol=1e-10)
+    prior = experiment.prior_mean_curve(coefficients, queries, xs.shape[1])
+    np.testing.assert_allclose(curve[:, 0], prior[:, 0])
+
+
+def test_uniform_posterior_mean_against_exact_cases():
+    coefficients, xs, _ = _data(num=16)
+    rng = np.random.default_rng(0)
+    # After 5 examples the posterior is uniform on a segment: its mean is the segment's midpoint.
+    design = experiment.monomials(xs[:, :5])
+    estimate = experiment.uniform_posterior_mean(coefficients, xs[:, :5], rng, 2, 5, 20)
+    for n in range(len(coefficients)):
+        direction = np.linalg.svd(design[n])[2][-1]  # spans the null space
+        a = coefficients[n].astype(np.float64)
+        with np.errstate(divide="ignore"):
+            ends = np.stack([(-1 - a) / direction, (1 - a) / direction])
+        low, high = np.max(ends.min(axis=0)), np.min(ends.max(axis=0))
+        np.testing.assert_allclose(estimate[n], a + 0.5 * (low + high) * direction, atol=1e-6)
+    # With no examples it is the prior mean, 0.
+    estimate = experiment.uniform_posterior_mean(coefficients, xs[:, :0], rng, 8, 20, 200)
+    assert np.all(np.abs(estimate) < 0.15)
+
+
+def test_bayes_reference_beats_least_squares_under_the_uniform_prior():
+    coefficients, xs, queries = _data(num=300, length=8)
+    rng = np.random.default_rng(1)
+    mcmc = {"num_chains": 4, "burn_in": 50, "num_samples": 200}
+    bayes, inflation = experiment.bayes_curve(coefficients, xs, queries, "uniform", rng, **mcmc)
+    assert np.all(inflation[1:5] > 0) and np.all(inflation[1:5] < 0.01)
+    assert inflation[0] == 0 and np.all(inflation[5:] < 1e-12)  # exact: none
+    least_squares = experiment.least_squares_curve(coefficients, xs, queries)
+    # After 4 examples the uniform posterior's centroid is measurably better than the
+    # linear-MMSE fit (0.118 vs 0.130 on 1000 functions); exact and equal from 6 examples on.
+    assert bayes[:, 4].mean() < least_squares[:, 4].mean() - 0.004
+    assert np.all(bayes[:, 6:] < 1e-20)
+    gaussian, inflation = experiment.bayes_curve(coefficients, xs, queries, "gaussian")
+    np.testing.assert_array_equal(gaussian, least_squares)
+    assert not inflation.any()
+
+
+def test_examples_to_threshold_on_hand_written_curves():
+    f = experiment.examples_to_threshold
+    assert f(np.array([1.0, 0.5, 0.001, 0.2, 0.001, 0.001]), 0.01) == 4  # must *stay* below
+    assert f(np.array([0.001, 0.001]), 0.01) == 0
+    assert f(np.array([1.0, 0.001, 0.5]), 0.01) is None
+    curves = np.tile(np.array([1.0, 0.1, 0.001, 0.001]), (50, 1))
+    point, low, high = experiment.bootstrap_examples_to_threshold(
+        curves, 0.01, np.random.default_rng(0), num=50
+    )
+    assert (point, low, high) == (2, 2.0, 2.0)
+    slow = curves.copy()
+    slow[:, 2] = 1.0
+    mixed = np.concatenate([curves, slow])  # half the functions need one example more
+    assert list(experiment.per_function_examples(mixed, 0.01)) == [2] * 50 + [3] * 50
+    assert experiment.examples_to_threshold(mixed.mean(axis=0), 0.01) == 3
+
+
+# --- the learner ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("num_examples", 0),
+        ("hidden_size", 2.5),
+        ("num_functions", -1),
+        ("num_updates", True),
+        ("updates_per_chunk", 0),
+        ("learning_rate", 0.0),
+        ("final_learning_rate", -1e-3),
+        ("max_grad_norm", "big"),
+        ("prior", "laplace"),
+        ("seed", -1),
+    ],
+)
+def test_bad_config_values_name_the_field(field, value):
+    with pytest.raises(Learn2RLError, match=f"config.{field} must be"):
+        Config(**{field: value})
+
+
+def test_config_round_trips_and_rejects_unknown_fields():
+    assert Config.from_dict(TINY.to_dict()) == TINY
+    with pytest.raises(Learn2RLError, match="unknown hochreiter2001 config field.*bogus"):
+        Config.from_dict({**TINY.to_dict(), "bogus": 1})
+    if len(jax.devices()) > 1:
+        with pytest.raises(Learn2RLError, match="divisible by the number of devices"):
+            FunctionLearner(TINY.replace(num_functions=len(jax.devices()) + 1))
+
+
+def test_jit_and_no_jit_agree_and_queries_are_next_steps():
+    learner = FunctionLearner(TINY)
+    params = learner.init().params
+    coefficients = learner.functions.function(7)
+    xs = sample_inputs(jax.random.PRNGKey(2), TINY.num_examples)
+    ys = quadratic(coefficients, xs)
+    predictions = jax.jit(learner.predict)(params, xs, ys)
+    with jax.disable_jit():
+        slow = learner.predict(params, xs, ys)
+    np.testing.assert_allclose(np.asarray(predictions), np.asarray(slow), rtol=1e-5, atol=1e-6)
+    # A query at x_{k+1} after k examples is exactly the network's prediction of example k+1.
+    for k in (0, 3, TINY.num_examples - 1):
+        curve = jax.jit(learner.error_curve)(params, coefficients, xs, xs[k : k + 1])
+        expected = (predictions[k] - ys[k]) ** 2
+        np.testing.assert_allclose(float(curve[k]), float(expected), rtol=1e-4, atol=1e-8)
+
+
+def test_same_seed_gives_bit_identical_training_and_resume_replays_it(tmp_path):
+    runs = []
+    for _ in range(2):
+        learner = FunctionLearner(TINY)
+        state, metrics = learner.train_chunk(learner.init(), 2)
+        runs.append(jax.device_get((state.params, metrics)))
+    for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    other_state, _ = learner.train_chunk(learner.init(seed=1), 2)
+    assert not np.array_equal(
+        jax.tree.leaves(other_state.params)[0], jax.tree.leaves(runs[0][0])[0]
+    )
+    # Killed after the first chunk and continued == uninterrupted.
+    _, stopped, _ = train(TINY, tmp_path / "a", progress=False, stop_at=2)
+    assert int(stopped.update) == 2
+    _, resumed, _ = train(TINY, tmp_path / "a", progress=False)
+    _, straight, _ = train(TINY, tmp_path / "b", progress=False)
+    for a, b in zip(
+        jax.tree.leaves(jax.device_get(resumed.params)),
+        jax.tree.leaves(jax.device_get(straight.params)),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert checkpoint.load_meta(tmp_path / "a" / "checkpoint")["update"] == TINY.num_updates
+    with pytest.raises(Learn2RLError, match="different config \\(hidden_size\\)"):
+        train(TINY.replace(hidden_size=4), tmp_path / "a", progress=False)
+
+
+def test_short_training_fits_held_out_functions_better_than_the_prior_mean():
+    config = Config(
+        num_examples=16,
+        hidden_size=32,
+        num_functions=64,
+        num_updates=300,
+        updates_per_chunk=300,
+        learning_rate=1e-2,
+        final_learning_rate=2e-3,
+    )
+    learner = FunctionLearner(config)
+    state, _ = learner.train_chunk(learner.init(), config.num_updates)
+    coefficients, xs, queries = experiment.evaluation_data(learner.functions, 256, 16)
+    lstm = learner.error_curves(state.params, coefficients, xs, queries)
+    prior = experiment.prior_mean_curve(coefficients, queries, 16)
+    # Before any example it can do no better than the prior mean; after 8+ it must be far below.
+    assert lstm[:, 0].mean() > 0.9 * prior[:, 0].mean()
+    # Measured: 0.24 of the prior-mean error after 300 updates (0.30-0.37 after 200, 3 seeds).
+    assert lstm[:, 8:].mean() < 0.5 * prior[:, 8:].mean()
+
+
+# --- the experiment ---------------------------------------------------------------------------
+def test_tiny_run_writes_report_results_plots_and_checkpoint(tmp_path):
+    mcmc = {"num_chains": 2, "burn_in": 5, "num_samples": 10}
+    rows = experiment.run(tmp_path, config=TINY, num_test_functions=32, progress=False, mcmc=mcmc)
+    assert {row["agent"] for row in rows} == {
+        "lstm",
+        "bayes-optimal",
+        "least-squares",
+        "prior-mean",
+    }
+    payload = json.loads((tmp_path / "results.json").read_text())
+    for row in payload["results"]:
+        assert {"agent", "task", "mean_total_reward", "ci95", "mean_regret", "num_tasks"} <= set(
+            row
+        )
+        assert row["num_tasks"] == 32 and row["mean_total_reward"] < 0
+    assert len(payload["mse_curves"]["lstm"]["mean"]) == TINY.num_examples
+    assert payload["threshold"] == pytest.approx(0.01 * PRIOR_VARIANCE)
+    for name in ["report.md", "mse.png", "training.png", "metrics.jsonl", "checkpoint/meta.json"]:
+        assert (tmp_path / name).exists(), name
+    report = (tmp_path / "report.md").read_text()
+    assert "| finding (paper) |" in report and "learn2rl reproduce hochreiter2001" in report
+    # A second run reloads the finished run instead of retraining: the same numbers.
+    again = experiment.run(tmp_path, config=TINY, num_test_functions=32, progress=False, mcmc=mcmc)
+    assert again == rows
