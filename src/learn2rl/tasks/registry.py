@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -66,3 +67,11 @@ for _prior, _x in DEPENDENT_PRIORS.items():
         f"2 dependent Bernoulli arms, p1 = 1 - p2, {_what} (Wang et al. 2016)",
         prior=_prior,
     )
+
+# Families defined in modules of their own (Wang et al. 2016 suite) list their ids in a
+# module-level ``TASKS`` table of ``(task_id, factory, description, defaults)``.
+_FAMILY_MODULES = ("informative", "restless", "two_step", "harlow", "navigation")
+for _module_name in _FAMILY_MODULES:
+    _module = importlib.import_module(f"learn2rl.tasks.{_module_name}")
+    for _task_id, _factory, _description, _defaults in _module.TASKS:
+        register(_task_id, _factory, _description, **_defaults)
