@@ -19,11 +19,56 @@ def _duan2016_bandits(out, quick, progress, console):
     return duan2016.run_bandits(out, quick=quick, progress=progress, console=console)
 
 
+def _module_runner(module_name: str) -> Callable:
+    """``run(out, quick, progress, console)`` of ``learn2rl.experiments.<module_name>``, imported
+    only when the experiment runs (so ``learn2rl list`` stays fast)."""
+
+    def run(out, quick, progress, console):
+        import importlib
+
+        module = importlib.import_module(f"learn2rl.experiments.{module_name}")
+        return module.run(out, quick=quick, progress=progress, console=console)
+
+    return run
+
+
 _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
     "demo": (_demo, "RL^2 vs bandit baselines, 2 arms, 100 pulls (the main job)"),
     "duan2016-bandits": (
         _duan2016_bandits,
         "RL^2 Table 1: k in {5,10,50} arms x n in {10,100,500} pulls",
+    ),
+    "wang2016-independent": (
+        _module_runner("wang2016_independent"),
+        "Wang et al. 2016: 2 independent arms, 100 pulls, regret vs Gittins/Thompson/UCB1",
+    ),
+    "wang2016-dependent": (
+        _module_runner("wang2016_dependent"),
+        "Wang et al. 2016: dependent arms, train on one prior, test on all (transfer matrix)",
+    ),
+    "wang2016-informative": (
+        _module_runner("wang2016_informative"),
+        "Wang et al. 2016: 11-armed informative-arm task (Bayes-optimal 20.55)",
+    ),
+    "wang2016-restless": (
+        _module_runner("wang2016_restless"),
+        "Wang et al. 2016: restless bandits, effective learning rate vs volatility",
+    ),
+    "wang2016-twostep": (
+        _module_runner("wang2016_twostep"),
+        "Wang et al. 2016: two-step task, stay probabilities (model-based signature)",
+    ),
+    "wang2016-harlow": (
+        _module_runner("wang2016_harlow"),
+        "Wang et al. 2016: Harlow task, trial-1 vs trial-2+ accuracy on novel object pairs",
+    ),
+    "wang2016-navigation": (
+        _module_runner("wang2016_navigation"),
+        "Wang et al. 2016: one-shot navigation, steps to goal in episode 1 vs later episodes",
+    ),
+    "hochreiter2001": (
+        _module_runner("hochreiter2001"),
+        "Hochreiter et al. 2001: an LSTM learns to fit new quadratic functions in its activations",
     ),
 }
 

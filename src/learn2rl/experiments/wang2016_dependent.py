@@ -40,9 +40,15 @@ TOLERANCE = 1.0  # how far below Bayes-optimal (total reward, paired) a diagonal
 
 
 def config_for(prior: str, quick: bool) -> Config:
-    """The demo's RL^2 settings (2 arms, 100 pulls, gamma 0.9) on one dependent prior."""
+    """The demo's RL^2 settings (2 arms, 100 pulls, gamma 0.9) on one dependent prior, with a
+    smaller step size: at the demo's 5e-3 the easy prior's policy collapsed onto one arm within
+    200 updates (entropy 0.69 -> 0.01, return 49.6 = random; seed 0), while 2e-3 learned it
+    (return 87.7 after 600 updates; Bayes-optimal 89.4)."""
     return DEMO_CONFIG.replace(
-        task=f"bandit/dependent-{prior}", num_updates=1000 if quick else 5000
+        task=f"bandit/dependent-{prior}",
+        num_updates=1000 if quick else 4000,
+        learning_rate=2e-3,
+        final_learning_rate=2e-4,
     )
 
 
@@ -217,7 +223,7 @@ def _report(
         "# Wang et al. 2016: dependent two-armed bandits, train on one prior, test on all",
         "",
         f"Command: `learn2rl reproduce wang2016-dependent{' --quick' if quick else ''}`. One RL^2 "
-        "agent (GRU-48, A2C, gamma 0.9, the demo's settings) meta-trained per prior, each run "
+        "agent (GRU-48, A2C, gamma 0.9, lr 2e-3 -> 2e-4) meta-trained per prior, each run "
         f"once on the same {num_test_tasks} held-out test tasks of every prior (one seed; the "
         "same tasks and reward draws for every agent). Regret is pseudo-regret against the "
         "oracle, summed over 100 pulls.",
@@ -269,7 +275,7 @@ def _report(
         "",
         findings_section(findings),
         "",
-        "Quick runs train for 1,000 updates per prior instead of 5,000 and may miss the tolerances."
+        "Quick runs train for 1,000 updates per prior instead of 4,000 and may miss the tolerances."
         if quick
         else "",
         "",

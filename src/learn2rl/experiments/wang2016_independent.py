@@ -103,7 +103,8 @@ def run(
         "",
         findings_section(findings),
         "",
-        "Quick runs train for fewer updates and are expected to miss the Bayes-optimal tolerance."
+        f"Quick runs train for {QUICK_CONFIG.num_updates} updates instead of "
+        f"{CONFIG.num_updates} and may miss the Bayes-optimal tolerance."
         if quick
         else "",
     ]
