@@ -54,11 +54,11 @@ INFORMATIVE_FIRST_MIN = 0.9  # the paper's agent pulls the informative arm first
 TARGET_LATER_MIN = 0.9  # ... and the target on steps 2-5
 MAX_ARMS_FOR_DP = 16  # the table has 2^num_arms belief states
 
-# RL^2 settings: the known-good bandit settings (GRU 48, A2C, gamma 0.9, 256 tasks per update)
-# with the two changes short runs asked for (docs/results/wang2016-informative.md). A large
+# RL^2 settings: the known-good bandit settings (GRU 48, A2C, gamma 0.9, 256 tasks per update) with
+# the two changes short runs asked for (docs/results/wang2016.md, informative-arm section). A large
 # entropy bonus, annealed to 0: with the usual 0.05 the policy settles on searching the ordinary
-# arms (11.0 per episode, the exact optimum without the cue) before the network can decode the
-# cue, and never pulls the informative arm again. And a larger step size (1e-2 -> 1e-3): decoding
+# arms (11.0 per episode, the exact optimum without the cue) before the network can decode the cue,
+# and never pulls the informative arm again. And a larger step size (1e-2 -> 1e-3): decoding
 # 0.1-wide reward levels needs large input weights, and Adam moves a weight by about one step size
 # per update (not enough on its own; the entropy schedule alone was not tried).
 CONFIG = Config(
