@@ -120,9 +120,9 @@ def test_corrupt_and_mismatched_checkpoints_are_reported(tmp_path, capsys):
     )
     assert "does not match" in capsys.readouterr().err
     # Flipped bytes: checksum.
-    data = bytearray((ckpt / "state.msgpack").read_bytes())
+    data = bytearray(checkpoint.state_path(ckpt).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (ckpt / "state.msgpack").write_bytes(bytes(data))
+    checkpoint.state_path(ckpt).write_bytes(bytes(data))
     assert main(["evaluate", "--checkpoint", str(run), "--out", str(tmp_path / "e2")]) == 2
     assert "checksum" in capsys.readouterr().err
     # Garbage metadata.
@@ -184,3 +184,34 @@ def test_killed_run_resumes_to_the_same_parameters_and_metrics(tmp_path):
     for a, b in zip(jax.tree.leaves(state_full), jax.tree.leaves(state_cut), strict=True):
         np.testing.assert_array_equal(a, b)
     assert read_metrics(cut / "metrics.jsonl") == read_metrics(tmp_path / "full" / "metrics.jsonl")
+
+
+def test_a_save_killed_before_its_commit_point_leaves_the_previous_checkpoint(tmp_path):
+    """A state file written without its meta.json (a kill between the two writes) is ignored."""
+    state = {"w": np.arange(3.0)}
+    checkpoint.save(tmp_path, state, {"update": 1})
+    committed = checkpoint.state_path(tmp_path)
+    # Simulate the first half of a later save: a new state file, no new meta.json.
+    (tmp_path / "state-0123456789abcdef.msgpack").write_bytes(b"half-written")
+    assert checkpoint.state_path(tmp_path) == committed
+    restored = checkpoint.load_state(tmp_path, {"w": np.zeros(3)})
+    np.testing.assert_array_equal(restored["w"], state["w"])
+    # The next complete save commits a new file and removes the stale ones.
+    checkpoint.save(tmp_path, {"w": np.ones(3)}, {"update": 2})
+    assert sorted(p.name for p in tmp_path.glob("state*.msgpack")) == [
+        checkpoint.state_path(tmp_path).name
+    ]
+    np.testing.assert_array_equal(checkpoint.load_state(tmp_path, state)["w"], np.ones(3))
+
+
+def test_format_1_checkpoints_are_still_read(tmp_path):
+    state = {"w": np.arange(4.0)}
+    checkpoint.save(tmp_path, state, {"update": 3})
+    meta = json.loads((tmp_path / checkpoint.META_FILE).read_text())
+    checkpoint.state_path(tmp_path).rename(tmp_path / checkpoint.LEGACY_STATE_FILE)
+    meta["format_version"] = 1
+    del meta["state_file"]
+    (tmp_path / checkpoint.META_FILE).write_text(json.dumps(meta))
+    np.testing.assert_array_equal(
+        checkpoint.load_state(tmp_path, {"w": np.zeros(4)})["w"], state["w"]
+    )

@@ -115,11 +115,14 @@ def train(
             metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
             seconds = time.perf_counter() - tic
             train_seconds += seconds
-            meta = checkpoint_meta(learner_name, config, int(state.update), train_seconds)
-            checkpoint.save(ckpt_dir, state, meta)
+            # Metrics first, checkpoint second: the checkpoint is the commit point. A run killed
+            # between the two resumes from the previous checkpoint, and the logger cuts the
+            # chunk's rows back out before it is recomputed; the other order would lose them.
             logger.log_chunk(
                 first, metrics, extra={"env_steps": int(state.update) * steps_per_update}
             )
+            meta = checkpoint_meta(learner_name, config, int(state.update), train_seconds)
+            checkpoint.save(ckpt_dir, state, meta)
             bar.advance(size, seconds, float(metrics["trial_return"][-1]))
     finally:
         bar.close()

@@ -430,8 +430,8 @@ def train(
                 "update": int(state.update),
                 "train_seconds": round(seconds, 3),
             }
+            logger.log_chunk(first, metrics)  # before the checkpoint, the commit point (runner.py)
             checkpoint.save(ckpt_dir, state, meta)
-            logger.log_chunk(first, metrics)
             bar.advance(size, float(metrics["loss"][-1]), float(metrics["mse_last"][-1]))
     finally:
         bar.close()
