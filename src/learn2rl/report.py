@@ -41,6 +41,16 @@ def environment_info() -> dict[str, str]:
     return info
 
 
+def machine_line() -> str:
+    """The ``Machine: ...`` line every report ends with (``environment_info`` as one line)."""
+    return "Machine: " + ", ".join(f"{k} {v}" for k, v in environment_info().items())
+
+
+def config_text(config: Any) -> str:
+    """A learner config as ``field=value, ...`` (for the reports' settings lines)."""
+    return ", ".join(f"{k}={v}" for k, v in config.to_dict().items())
+
+
 def markdown_table(
     rows: Sequence[dict[str, Any]], reference: dict[str, float] | None = None
 ) -> str:

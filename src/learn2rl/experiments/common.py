@@ -12,7 +12,12 @@ import jax
 from learn2rl import baselines
 from learn2rl.evaluation import EvalResult, ci95, evaluate
 from learn2rl.plots import plot_regret
-from learn2rl.report import environment_info, markdown_table, rich_table, write_results_json
+from learn2rl.report import (
+    machine_line,
+    markdown_table,
+    rich_table,
+    write_results_json,
+)
 from learn2rl.tasks.base import TaskFamily
 from learn2rl.types import Agent
 
@@ -67,7 +72,6 @@ def write_outputs(
     rows = sorted((r.summary() for r in results), key=lambda row: -row["mean_total_reward"])
     write_results_json(rows, out / "results.json", extra_json)
     plot_regret(results, out / "regret.png")
-    env = environment_info()
     lines = [
         f"# {title}",
         "",
@@ -79,7 +83,7 @@ def write_outputs(
         "",
         *extra_sections,
         "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in env.items()),
+        machine_line(),
         "",
     ]
     (out / "report.md").write_text("\n".join(lines))

@@ -17,6 +17,7 @@ from learn2rl.experiments.common import baseline_agents, compare, paired_differe
 from learn2rl.learners.rl2 import Config
 from learn2rl.logging import read_metrics
 from learn2rl.plots import plot_training
+from learn2rl.report import config_text
 
 DEMO_CONFIG = Config(
     task="bandit/independent-2arm",
@@ -83,9 +84,7 @@ def run(
             )
         sections.append(text)
     sections.append(
-        "Training curve: ![training](training.png). Config: `"
-        + ", ".join(f"{k}={v}" for k, v in config.to_dict().items())
-        + "`."
+        "Training curve: ![training](training.png). Config: `" + config_text(config) + "`."
     )
     intro = (
         f"RL^2 meta-trained for {config.num_updates} updates of {config.num_tasks} trials, then "

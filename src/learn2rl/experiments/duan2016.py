@@ -21,7 +21,7 @@ from learn2rl.evaluation import evaluate
 from learn2rl.experiments.common import EVAL_SEED, compare
 from learn2rl.learners.rl2 import Config
 from learn2rl.plots import plot_regret
-from learn2rl.report import environment_info, write_results_json
+from learn2rl.report import machine_line, write_results_json
 from learn2rl.tasks import make
 
 # Duan et al. 2016 Table 1 (mean total reward over 1000 tasks); columns in our baseline names.
@@ -242,7 +242,7 @@ def _report(table: list[dict], num_test_tasks: int, quick: bool) -> str:
         "95% CI half-widths of our numbers: "
         + "; ".join(f"n={r['n']},k={r['k']}: ±{max(r['ci95'].values()):.2f}" for r in table),
         "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in environment_info().items()),
+        machine_line(),
         "",
     ]
     return "\n".join(lines)

@@ -47,7 +47,7 @@ from learn2rl.learners.hochreiter2001 import (
     sample_inputs,
     train,
 )
-from learn2rl.report import environment_info, write_results_json
+from learn2rl.report import config_text, machine_line, write_results_json
 
 PAPER_EXAMPLES = 35  # "approximates a new function after about 35 examples"
 THRESHOLD_FVU = 0.01  # "approximated": fraction of variance unexplained below 1%
@@ -496,7 +496,6 @@ def run(
     plot_training(out / "metrics.jsonl", out / "training.png")
     total_seconds = time.perf_counter() - tic
     command = "learn2rl reproduce hochreiter2001" + (" --quick" if quick else "") + f" --out {out}"
-    env = environment_info()
     intro = (
         f"Command: `{command}`\n\n"
         f"An LSTM with {config.hidden_size} cells read sequences (x_t, y_{{t-1}}) -> y_t of "
@@ -549,7 +548,7 @@ def run(
         "",
         "![training](training.png)",
         "",
-        "Config: `" + ", ".join(f"{k}={v}" for k, v in config.to_dict().items()) + "`.",
+        "Config: `" + config_text(config) + "`.",
         "",
         f"Wall clock: training {train_seconds:.0f} s (summed over resumes), whole command "
         f"{total_seconds:.0f} s this invocation.",
@@ -563,7 +562,7 @@ def run(
         "",
         *sections,
         "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in env.items()),
+        machine_line(),
         "",
     ]
     out.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ from learn2rl.experiments.common import (  # noqa: E402
 )
 from learn2rl.experiments.demo import DEMO_CONFIG  # noqa: E402
 from learn2rl.learners.rl2 import Config  # noqa: E402
-from learn2rl.report import environment_info, write_results_json  # noqa: E402
+from learn2rl.report import machine_line, write_results_json  # noqa: E402
 from learn2rl.tasks import make  # noqa: E402
 from learn2rl.tasks.bandits import DEPENDENT_PRIORS  # noqa: E402
 
@@ -284,7 +284,7 @@ def _report(
         "expected reward is optimal; with a symmetric prior that is a majority vote of the "
         "evidence.",
         "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in environment_info().items()),
+        machine_line(),
         "",
     ]
     return "\n".join(lines)

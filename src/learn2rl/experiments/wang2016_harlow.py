@@ -38,7 +38,7 @@ from learn2rl.experiments.common import EVAL_SEED, finding, findings_section, tr
 from learn2rl.learners.rl2 import Config
 from learn2rl.logging import read_metrics
 from learn2rl.plots import plot_training
-from learn2rl.report import environment_info, write_results_json
+from learn2rl.report import config_text, machine_line, write_results_json
 from learn2rl.tasks.harlow import HarlowTask
 from learn2rl.types import Agent
 
@@ -401,11 +401,9 @@ def _write_report(out, quick, config, family, rows, curve, findings, optimum, me
         findings_section(findings),
         "",
         "Training curve (mean total reward of the training RL^2 trials): "
-        "![training](training.png). Config: `"
-        + ", ".join(f"{k}={v}" for k, v in config.to_dict().items())
-        + "`.",
+        "![training](training.png). Config: `" + config_text(config) + "`.",
         "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in environment_info().items()),
+        machine_line(),
         "",
     ]
     (out / "report.md").write_text("\n".join(lines))

@@ -43,6 +43,7 @@ from learn2rl.experiments.common import (  # noqa: E402
 from learn2rl.learners.rl2 import Config  # noqa: E402
 from learn2rl.logging import read_metrics  # noqa: E402
 from learn2rl.plots import plot_training  # noqa: E402
+from learn2rl.report import config_text
 from learn2rl.tasks import make  # noqa: E402
 from learn2rl.tasks.informative import InformativeBandit, InformativeParams  # noqa: E402
 from learn2rl.types import Agent, TrialObs  # noqa: E402
@@ -465,9 +466,7 @@ def run(
         "",
         findings_section(findings),
         "",
-        "Training curve: ![training](training.png). Config: `"
-        + ", ".join(f"{k}={v}" for k, v in config.to_dict().items())
-        + "`.",
+        "Training curve: ![training](training.png). Config: `" + config_text(config) + "`.",
         "",
         f"Wall time of this invocation: {seconds:.0f} s, of which RL^2 training "
         f"{train_seconds - trained_before:.0f} s; RL^2 training of the run in `rl2/` took "

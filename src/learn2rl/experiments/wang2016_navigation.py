@@ -38,7 +38,7 @@ from learn2rl.experiments.common import EVAL_SEED, finding, findings_section, tr
 from learn2rl.learners.rl2 import Config
 from learn2rl.logging import read_metrics
 from learn2rl.plots import plot_training
-from learn2rl.report import environment_info, write_results_json
+from learn2rl.report import config_text, machine_line, write_results_json
 from learn2rl.tasks import make
 from learn2rl.tasks.navigation import OneGoalGridworld
 from learn2rl.types import Agent
@@ -484,7 +484,6 @@ def run(
 
 
 def _write_report(out, command, config, family, num_test_tasks, summaries, table, times):
-    env = environment_info()
     oracle_summary = summaries["oracle"]
     lines = [
         "# Wang et al. 2016, one-shot navigation (gridworld analogue)",
@@ -533,13 +532,13 @@ def _write_report(out, command, config, family, num_test_tasks, summaries, table
         "",
         "Training curve (mean trial return per update): ![training](training.png)",
         "",
-        "Config: `" + ", ".join(f"{k}={v}" for k, v in config.to_dict().items()) + "`.",
+        "Config: `" + config_text(config) + "`.",
         "",
         f"Wall time of this invocation (training or reloading, evaluation, outputs): "
         f"{times[0]:.0f} s; time spent in training chunks (summed over resumes, from the "
         f"checkpoint): {times[1]:.0f} s.",
         "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in env.items()),
+        machine_line(),
         "",
     ]
     (out / "report.md").write_text("\n".join(lines))

@@ -46,7 +46,7 @@ from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import EvalResult, ci95, evaluate
 from learn2rl.experiments.common import EVAL_SEED, finding, findings_section, train_rl2
 from learn2rl.learners.rl2 import Config
-from learn2rl.report import environment_info, write_results_json
+from learn2rl.report import config_text, machine_line, write_results_json
 from learn2rl.tasks.two_step import STAGE1, STATE_A, TwoStepTask
 from learn2rl.types import Agent
 
@@ -602,11 +602,9 @@ def _write_report(out, quick, config, num_test_tasks, family, rows, findings, tr
         findings_section(findings),
         "",
         "Training curve (mean total reward of the training RL^2 trials): "
-        "![training](training.png). Config: `"
-        + ", ".join(f"{k}={v}" for k, v in config.to_dict().items())
-        + "`.",
+        "![training](training.png). Config: `" + config_text(config) + "`.",
         "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in environment_info().items()),
+        machine_line(),
         "",
     ]
     (out / "report.md").write_text("\n".join(lines))
