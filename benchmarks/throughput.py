@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py            # table
     python benchmarks/throughput.py --json     # the same rows as JSON
+    python benchmarks/throughput.py --families # env-steps/s of the control task families
 
 Two-armed Bernoulli bandits, 100 pulls per trial, GRU-48 A2C (the demo's learner), with 1, 64 and
 1024
@@ -9,6 +10,11 @@ trials in parallel. Each row is the median of ``--repeats`` timed chunks after o
 compile-and-warm-up
 chunk. Rows are measured with the task batch sharded over all CPU cores (one XLA device per core,
 learn2rl's default on a CPU) and, for comparison in the same run, on one device.
+
+``--families`` measures the environments alone instead: each control family stepped through
+``learn2rl.trial.Trial`` with uniform random actions in its action box, ``jit(vmap)`` over 1 and
+256 tasks (``--tasks``) of a ``lax.scan`` of steps, one device; the median of ``--repeats`` timed
+calls after a compile-and-warm-up call (timed apart) and one more untimed call.
 """
 
 from __future__ import annotations
@@ -28,6 +34,15 @@ import numpy as np  # noqa: E402
 from learn2rl.learners.rl2 import RL2, Config  # noqa: E402
 from learn2rl.report import environment_info  # noqa: E402
 from learn2rl.tasks import make  # noqa: E402
+from learn2rl.trial import Trial  # noqa: E402
+
+CONTROL_FAMILIES = [
+    "control/point-goal",
+    "control/cheetah-vel",
+    "control/cheetah-dir",
+    "control/ant-dir",
+    "control/cheetah-dynamics",
+]
 
 
 def measure(num_tasks: int, devices: list, updates: int, repeats: int, algorithm: str = "a2c"):
@@ -64,13 +79,93 @@ def measure(num_tasks: int, devices: list, updates: int, repeats: int, algorithm
     }
 
 
+def measure_family(task_id: str, num_tasks: int, steps: int, repeats: int):
+    """Env-steps/s of one family's trial step, random actions, vmapped over ``num_tasks`` tasks."""
+    family = make(task_id)
+    # Enough episodes that the trial never ends inside the measurement (episodes still reset).
+    trial = Trial(family, num_episodes=10_000)
+    params = family.tasks(num_tasks, "test")
+    low, high = family.action_low, family.action_high
+
+    def rollout(params, state, key):
+        def body(carry, _):
+            state, key = carry
+            key, k_action, k_step = jax.random.split(key, 3)
+            action = jax.random.uniform(k_action, (family.action_size,), minval=low, maxval=high)
+            _, state, reward, _, _ = trial.step(k_step, state, action, params)
+            return (state, key), reward
+
+        (state, key), rewards = jax.lax.scan(body, (state, key), None, length=steps)
+        return state, key, rewards.sum()
+
+    keys = jax.random.split(jax.random.PRNGKey(0), num_tasks)
+    _, state = jax.jit(jax.vmap(trial.reset))(keys, params)
+    run = jax.jit(jax.vmap(rollout))
+    tic = time.perf_counter()
+    state, keys, total = jax.block_until_ready(run(params, state, keys))
+    compile_seconds = time.perf_counter() - tic
+    state, keys, total = jax.block_until_ready(run(params, state, keys))
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        state, keys, total = jax.block_until_ready(run(params, state, keys))
+        times.append(time.perf_counter() - tic)
+    count = steps * num_tasks
+    return {
+        "task": task_id,
+        "parallel_tasks": num_tasks,
+        "env_steps_per_s": count / float(np.median(times)),
+        "min_env_steps_per_s": count / max(times),
+        "max_env_steps_per_s": count / min(times),
+        "first_call_s_incl_compile": compile_seconds,
+        "repeats": repeats,
+        "steps_per_call": count,
+    }
+
+
+def families_main(args):
+    rows = []
+    for task_id in args.family_ids:
+        for num_tasks in args.tasks:
+            steps = max(5, args.chunk // max(1, int(np.sqrt(num_tasks))))
+            rows.append(measure_family(task_id, num_tasks, steps, args.repeats))
+            print(f"done: {task_id} x {num_tasks}", file=sys.stderr, flush=True)
+    env = environment_info()
+    if args.json:
+        json.dump({"benchmark": "family-throughput", "rows": rows, "environment": env}, sys.stdout)
+        print()
+        return
+    print("Control families: trial steps with random actions, jit(vmap) over tasks, one device")
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in env.items()))
+    print(
+        f"| task | parallel tasks | env-steps/s (median of {args.repeats}) | min .. max "
+        "| first call incl. compile |"
+    )
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['task']} | {r['parallel_tasks']} | {r['env_steps_per_s']:,.0f} | "
+            f"{r['min_env_steps_per_s']:,.0f} .. {r['max_env_steps_per_s']:,.0f} | "
+            f"{r['first_call_s_incl_compile']:.1f} s |"
+        )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--tasks", type=int, nargs="+", default=[1, 64, 1024])
+    parser.add_argument("--tasks", type=int, nargs="+", default=None)
     parser.add_argument("--ppo", action="store_true", help="also measure recurrent PPO")
+    parser.add_argument(
+        "--families", action="store_true", help="measure the control task families instead"
+    )
+    parser.add_argument("--family-ids", nargs="+", default=CONTROL_FAMILIES)
+    parser.add_argument("--chunk", type=int, default=100, help="(--families) steps per call")
     args = parser.parse_args(argv)
+    if args.families:
+        args.tasks = args.tasks or [1, 256]
+        return families_main(args)
+    args.tasks = args.tasks or [1, 64, 1024]
     all_devices = jax.devices()
     rows = []
     for num_tasks in args.tasks:

@@ -49,6 +49,22 @@ class TaskFamily(environment.Environment):
 
     family_id: str = "task-family"
     episode_length: int = 1
+    # Discrete families set ``num_actions``; continuous-control families set ``continuous = True``
+    # and ``action_size`` (actions are float32 vectors of that length, see tasks/control).
+    continuous: bool = False
+    action_size: int = 0
+
+    def null_action(self) -> jax.Array:
+        """The "previous action" a trial shows at its first step: -1, or a zero vector."""
+        if self.continuous:
+            return jnp.zeros((self.action_size,), jnp.float32)
+        return jnp.int32(-1)
+
+    def cast_action(self, action: jax.Array) -> jax.Array:
+        """An action in the dtype and shape the trial stores it in (int32, or float32 vector)."""
+        if self.continuous:
+            return jnp.asarray(action, jnp.float32).reshape((self.action_size,))
+        return jnp.asarray(action, jnp.int32)
 
     # --- the prior over tasks --------------------------------------------------------------
     def sample_params(self, key: jax.Array) -> Any:

@@ -70,7 +70,15 @@ for _prior, _x in DEPENDENT_PRIORS.items():
 
 # Families defined in modules of their own (Wang et al. 2016 suite) list their ids in a
 # module-level ``TASKS`` table of ``(task_id, factory, description, defaults)``.
-_FAMILY_MODULES = ("informative", "restless", "two_step", "harlow", "navigation")
+_FAMILY_MODULES = (
+    "informative",
+    "restless",
+    "two_step",
+    "harlow",
+    "navigation",
+    "control.point",
+    "control.locomotion",
+)
 for _module_name in _FAMILY_MODULES:
     _module = importlib.import_module(f"learn2rl.tasks.{_module_name}")
     for _task_id, _factory, _description, _defaults in _module.TASKS:

@@ -1,0 +1,1 @@
+"""Continuous-control task families (point navigation; locomotion on a JAX physics engine)."""
