@@ -29,11 +29,15 @@ Implementation notes.
   ``pmean``). On a CPU, ``learn2rl.devices.use_cpu_cores()`` exposes each core as a device; two
   single-threaded streams beat one two-threaded stream for these small matmuls. Results are
   bit-identical for the same config, seed and device count.
+- Continuous-control families (``family.continuous``) get a diagonal Gaussian policy: the network
+  returns ``(mean, log_std)`` instead of logits and ``DiagonalGaussian`` replaces ``Categorical``
+  in sampling, log-probabilities, entropies and the greedy action; nothing else changes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
@@ -47,6 +51,7 @@ from jax.sharding import PartitionSpec
 
 from learn2rl.errors import Learn2RLError
 from learn2rl.nets.recurrent import RecurrentActorCritic
+from learn2rl.ops import gaussian
 from learn2rl.ops.losses import categorical_entropy, ppo_clip_objective
 from learn2rl.ops.returns import generalized_advantage_estimation
 from learn2rl.tasks.base import TaskFamily
@@ -98,6 +103,10 @@ class Config:
     """PPO: minibatches (of whole trials) per epoch."""
     ppo_clip: float = 0.2
     """PPO: ratio clip epsilon."""
+    init_std: float = 0.5
+    """Continuous-action families: the Gaussian policy's standard deviation at the start, in units
+    of the half-width of the family's action box (a learned, state-independent parameter per
+    action dimension). Ignored for discrete families."""
     seed: int = 0
     """Random seed; the same config and seed give the same numbers."""
 
@@ -115,7 +124,13 @@ class Config:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise Learn2RLError(f"config.{name} must be a positive integer, got {value!r}")
-        for name in ["learning_rate", "final_learning_rate", "max_grad_norm", "ppo_clip"]:
+        for name in [
+            "learning_rate",
+            "final_learning_rate",
+            "max_grad_norm",
+            "ppo_clip",
+            "init_std",
+        ]:
             if not getattr(self, name) > 0:
                 raise Learn2RLError(f"config.{name} must be positive, got {getattr(self, name)!r}")
         for name in ["gamma", "gae_lambda"]:
@@ -151,6 +166,53 @@ class Config:
         return cls(**values)
 
 
+def action_scale(family: TaskFamily) -> float:
+    """Half-width of a continuous family's action box (1.0 where it is unbounded)."""
+    half_width = (float(family.action_high) - float(family.action_low)) / 2.0
+    return half_width if math.isfinite(half_width) and half_width > 0 else 1.0
+
+
+class Categorical:
+    """Discrete actions: the policy output is a logits vector; actions are int32 indices."""
+
+    @staticmethod
+    def sample(key, logits):
+        return jax.random.categorical(key, logits)
+
+    @staticmethod
+    def log_prob(logits, action):
+        return jax.nn.log_softmax(logits)[action]
+
+    @staticmethod
+    def entropy(logits):
+        return categorical_entropy(logits)
+
+    @staticmethod
+    def mode(logits):
+        return jnp.argmax(logits)
+
+
+class DiagonalGaussian:
+    """Continuous actions: the policy output is ``(mean, log_std)``; actions are float32 vectors
+    (unclipped: the family clips them to its bounds, the density is that of the sampled vector)."""
+
+    @staticmethod
+    def sample(key, policy):
+        return gaussian.sample(key, *policy)
+
+    @staticmethod
+    def log_prob(policy, action):
+        return gaussian.log_prob(*policy, action)
+
+    @staticmethod
+    def entropy(policy):
+        return gaussian.entropy(policy[1])
+
+    @staticmethod
+    def mode(policy):
+        return policy[0]
+
+
 @struct.dataclass
 class TrainState:
     params: Any
@@ -177,12 +239,17 @@ class RL2:
         self.config = config
         self.family = family
         self.trial = Trial(family, config.num_episodes)
+        continuous = bool(getattr(family, "continuous", False))
         self.network = RecurrentActorCritic(
-            num_actions=family.num_actions,
+            num_actions=family.action_size if continuous else family.num_actions,
             max_steps=self.trial.max_steps,
             hidden_size=config.hidden_size,
             cell=config.cell,
+            continuous=continuous,
+            action_scale=action_scale(family) if continuous else 1.0,
+            init_std=config.init_std,
         )
+        self.action_dist = DiagonalGaussian if continuous else Categorical
         self.devices = list(devices) if devices is not None else jax.devices()
         if config.num_tasks % len(self.devices):
             raise Learn2RLError(
@@ -229,10 +296,9 @@ class RL2:
 
         def step(carry, step_key):
             obs, state, hidden = carry
-            hidden, logits, value = self.network.apply(params, hidden, obs)
+            hidden, policy, value = self.network.apply(params, hidden, obs)
             key_act, key_env = jax.random.split(step_key)
-            action = jax.random.categorical(key_act, jax.lax.stop_gradient(logits))
-            log_prob = jax.nn.log_softmax(logits)[action]
+            action = self.action_dist.sample(key_act, jax.lax.stop_gradient(policy))
             valid = jnp.logical_not(state.trial_done)
             next_obs, state, reward, _, _ = self.trial.step(key_env, state, action, task_params)
             transition = Transition(
@@ -240,8 +306,8 @@ class RL2:
                 action=action,
                 reward=reward,
                 valid=valid,
-                log_prob=log_prob,
-                entropy=categorical_entropy(logits),
+                log_prob=self.action_dist.log_prob(policy, action),
+                entropy=self.action_dist.entropy(policy),
                 value=value,
             )
             return (next_obs, state, hidden), transition
@@ -309,8 +375,12 @@ class RL2:
 
         def step(hidden, inputs):
             obs, action = inputs
-            hidden, logits, value = self.network.apply(params, hidden, obs)
-            return hidden, (jax.nn.log_softmax(logits)[action], categorical_entropy(logits), value)
+            hidden, policy, value = self.network.apply(params, hidden, obs)
+            return hidden, (
+                self.action_dist.log_prob(policy, action),
+                self.action_dist.entropy(policy),
+                value,
+            )
 
         _, outputs = jax.lax.scan(
             step, self.network.initial_state(), (transitions.obs, transitions.action)
@@ -416,15 +486,18 @@ class RL2:
 
     # --- the adapted agent -------------------------------------------------------------------
     def agent(self, params, greedy: bool = False, name: str = "rl2") -> Agent:
-        """The meta-trained policy as an ``Agent``: adaptation is the recurrent state update."""
-        network = self.network
+        """The meta-trained policy as an ``Agent``: adaptation is the recurrent state update.
+
+        ``greedy`` takes the most likely action: the argmax of the logits, or the Gaussian's mean.
+        """
+        network, action_dist = self.network, self.action_dist
 
         def init(key, task_params):
             return network.initial_state()
 
         def act(key, hidden, obs):
-            hidden, logits, _ = network.apply(params, hidden, obs)
-            action = jnp.argmax(logits) if greedy else jax.random.categorical(key, logits)
+            hidden, policy, _ = network.apply(params, hidden, obs)
+            action = action_dist.mode(policy) if greedy else action_dist.sample(key, policy)
             return action, hidden
 
         return Agent(name=name, init=init, act=act)

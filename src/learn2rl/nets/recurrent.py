@@ -1,15 +1,25 @@
 """Recurrent actor-critic for memory-based meta-RL (Wang et al. 2016; Duan et al. 2016).
 
 The network sees one ``TrialObs`` per step: the environment observation, the previous action
-(one-hot), the previous reward, the previous done flag and the step index scaled to [0, 1). Its
-recurrent state carries everything it learns about the current task; the caller resets it only when
-a
-trial (a new task) begins. The cells are written with fused gate matrices (one input and one hidden
-matmul per step) because on a CPU the per-step matmul count, not FLOPs, dominates small recurrent
-nets.
+(one-hot; for continuous-control families the raw float vector), the previous reward, the previous
+done flag and the step index scaled to [0, 1). Its recurrent state carries everything it learns
+about the current task; the caller resets it only when a trial (a new task) begins. The cells are
+written with fused gate matrices (one input and one hidden matmul per step) because on a CPU the
+per-step matmul count, not FLOPs, dominates small recurrent nets.
+
+For discrete families the policy head gives action logits. For continuous-control families
+(``continuous=True``) it gives a diagonal Gaussian: the head's output is the action mean and a
+learned, state-independent ``log_std`` vector (one entry per action dimension, initialised to
+``log(init_std)``) is its log standard deviation; the network returns the pair ``(mean, log_std)``
+where a discrete network returns logits. The network works in units of ``action_scale`` (the
+half-width of the family's action box): the previous action enters divided by it, and the mean and
+standard deviation it returns are multiplied by it, so ``init_std = 0.5`` means half the action
+range whether the family's actions are bounded by 1 (locomotion) or by 0.1 (point navigation).
 """
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -18,12 +28,28 @@ from flax import linen as nn
 from learn2rl.types import TrialObs
 
 
-def trial_features(obs: TrialObs, num_actions: int, max_steps: int) -> jax.Array:
-    """Flatten a TrialObs into the network input vector (unbatched)."""
+def trial_features(
+    obs: TrialObs,
+    num_actions: int,
+    max_steps: int,
+    continuous: bool = False,
+    action_scale: float = 1.0,
+) -> jax.Array:
+    """Flatten a TrialObs into the network input vector (unbatched).
+
+    ``num_actions`` is the number of actions of a discrete family (the previous action enters
+    one-hot) or the action vector length of a continuous one (it enters as it was sampled, divided
+    by ``action_scale``; zeros at the first step).
+    """
+    if continuous:
+        prev_action = jnp.reshape(obs.prev_action, (num_actions,)).astype(jnp.float32)
+        prev_action = prev_action / action_scale
+    else:
+        prev_action = jax.nn.one_hot(obs.prev_action, num_actions)  # all zeros for action -1
     return jnp.concatenate(
         [
             jnp.ravel(obs.obs).astype(jnp.float32),
-            jax.nn.one_hot(obs.prev_action, num_actions),  # all zeros at the first step (action -1)
+            prev_action,
             jnp.reshape(obs.prev_reward, (1,)).astype(jnp.float32),
             jnp.reshape(obs.prev_done, (1,)).astype(jnp.float32),
             jnp.reshape(obs.step / max_steps, (1,)).astype(jnp.float32),
@@ -75,22 +101,45 @@ CELLS = {"gru": GRUCell, "lstm": LSTMCell}
 
 
 class RecurrentActorCritic(nn.Module):
-    """``(state, trial_obs) -> (state, action_logits, value)`` for one unbatched step."""
+    """``(state, trial_obs) -> (state, policy, value)`` for one unbatched step.
+
+    ``policy`` is the action logits (discrete), or the pair ``(mean, log_std)`` of a diagonal
+    Gaussian over action vectors of length ``num_actions`` (``continuous=True``).
+    """
 
     num_actions: int
     max_steps: int
     hidden_size: int = 48
     cell: str = "gru"
+    # Continuous families only: the action box's half-width, and the Gaussian's standard deviation
+    # at initialisation in units of it.
+    continuous: bool = False
+    action_scale: float = 1.0
+    init_std: float = 0.5
 
     def setup(self):
         self.core = CELLS[self.cell](self.hidden_size)
         self.policy_head = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))
         self.value_head = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))
+        if self.continuous:
+            self.log_std = self.param(
+                "log_std",
+                nn.initializers.constant(math.log(self.init_std)),
+                (self.num_actions,),
+                jnp.float32,
+            )
 
     def __call__(self, state: jax.Array, obs: TrialObs):
-        state = self.core(state, trial_features(obs, self.num_actions, self.max_steps))
+        features = trial_features(
+            obs, self.num_actions, self.max_steps, self.continuous, self.action_scale
+        )
+        state = self.core(state, features)
         hidden = state if self.cell == "gru" else state[1]
-        return state, self.policy_head(hidden), self.value_head(hidden)[0]
+        policy = self.policy_head(hidden)
+        if self.continuous:
+            scale = self.action_scale
+            policy = (scale * policy, self.log_std + math.log(scale))
+        return state, policy, self.value_head(hidden)[0]
 
     def initial_state(self) -> jax.Array:
         return (
