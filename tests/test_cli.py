@@ -92,6 +92,22 @@ def test_evaluate_a_checkpoint_and_reject_an_unknown_baseline(tmp_path, capsys):
     assert "unknown baseline" in capsys.readouterr().err
 
 
+def test_train_and_evaluate_a_gradient_learner_on_a_control_family(tmp_path):
+    run = tmp_path / "maml"
+    args = ["train", "--learner", "maml", "--task", "control/point-goal", "--out", str(run)]
+    tiny = ["hidden_sizes=8", "num_tasks=2", "episodes_per_step=2", "updates_per_chunk=1"]
+    tiny += ["ppo_epochs=1", "final_learning_rate=1e-4"]
+    args += ["--updates", "2", "--no-progress", *[x for s in tiny for x in ("--set", s)]]
+    assert main(args) == 0
+    learner, state, meta = load_learner(run / "checkpoint")
+    assert meta["config"]["hidden_sizes"] == [8] and int(state.update) == 2
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--checkpoint", str(run), "--out", str(out), "--num-tasks", "3"]) == 0
+    rows = json.loads((out / "results.json").read_text())["results"]
+    assert [row["agent"] for row in rows] == ["maml"]
+    assert np.isfinite(rows[0]["mean_total_reward"])
+
+
 def test_corrupt_and_mismatched_checkpoints_are_reported(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--out", str(run), "--updates", "2", *TINY]) == 0

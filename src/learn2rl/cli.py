@@ -67,7 +67,17 @@ def _parse_overrides(config_cls, pairs: list[str]) -> dict:
         if name not in fields:
             raise Learn2RLError(f"unknown config field {name!r}; known: {', '.join(fields)}")
         kind = hints[name]
+        optional = type(None) in typing.get_args(kind)
+        if optional:  # "X | None": "none" means None, anything else is read as X
+            kind = next(k for k in typing.get_args(kind) if k is not type(None))
+            if raw.strip().lower() == "none":
+                values[name] = None
+                continue
         try:
+            if typing.get_origin(kind) is tuple:  # e.g. hidden_sizes=64,64
+                item = typing.get_args(kind)[0]
+                values[name] = tuple(item(part) for part in raw.split(",") if part.strip())
+                continue
             if kind is bool:
                 if raw.lower() not in ("true", "false", "1", "0"):
                     raise ValueError(raw)
@@ -79,7 +89,8 @@ def _parse_overrides(config_cls, pairs: list[str]) -> dict:
             else:
                 values[name] = raw
         except ValueError:
-            raise Learn2RLError(f"--set {name}: cannot read {raw!r} as {kind.__name__}") from None
+            what = getattr(kind, "__name__", str(kind))
+            raise Learn2RLError(f"--set {name}: cannot read {raw!r} as {what}") from None
     return values
 
 
@@ -145,7 +156,9 @@ def evaluate(
     learner, state, meta = runner.load_learner(directory)
     family = learner.family
     names = None if baselines_ is None else [b.strip() for b in baselines_.split(",") if b.strip()]
-    num_episodes = learner.config.num_episodes
+    # RL^2 runs the trial it was trained on; a gradient learner (MAML, Reptile, MAESN) the
+    # episodes of one meta-training task: a batch before and after each inner step.
+    num_episodes = getattr(learner.config, "num_episodes", None) or learner.trial.num_episodes
     agents = [learner.agent(state.params, name=meta["learner"])]
     agents += baseline_agents(family, num_episodes, names)
     console = _console()

@@ -23,9 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from learn2rl.errors import Learn2RLError
+from learn2rl.rollout import rollout_episodes
 from learn2rl.tasks.base import TaskFamily
 from learn2rl.trial import Trial
-from learn2rl.types import Agent
+from learn2rl.types import Agent, GradientAgent
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,53 @@ def run_trial(agent: Agent, trial: Trial, key: jax.Array, params: Any, record_ob
     return outputs
 
 
+def run_gradient_trial(
+    agent: GradientAgent, trial: Trial, key: jax.Array, params: Any, record_obs: bool = False
+):
+    """One trial of a ``GradientAgent``: batches of parallel episodes, an adaptation step between.
+
+    Returns the same per-step arrays as ``run_trial``, laid out episode after episode with
+    ``episode_length`` slots each; slots after an episode terminated early are not valid.
+    """
+    family = trial.family
+    per_batch = agent.episodes_per_adapt
+    num_batches = trial.num_episodes // per_batch
+    key_init, key_batches = jax.random.split(key)
+    state = agent.init(key_init)
+
+    def one_batch(state, batch_key):
+        key_roll, key_adapt = jax.random.split(batch_key)
+        episodes = rollout_episodes(
+            family,
+            lambda k, context, obs: agent.act(k, state, context, obs),
+            key_roll,
+            params,
+            per_batch,
+            begin=lambda k: agent.begin_episode(k, state),
+        )
+        return agent.adapt(key_adapt, state, episodes), episodes
+
+    keys = jax.random.split(key_batches, num_batches)
+    # The state after the last batch is never used; computing it keeps the scan uniform.
+    _, episodes = jax.lax.scan(one_batch, state, keys)
+    steps = trial.max_steps
+
+    def flat(x):  # [batch, episode, step, ...] -> [trial step, ...]
+        return x.reshape((steps,) + x.shape[3:])
+
+    valid = flat(episodes.mask) > 0
+    episode_index = jnp.repeat(
+        jnp.arange(trial.num_episodes, dtype=jnp.int32), family.episode_length
+    )
+    regret = jnp.full((steps,), jnp.nan, jnp.float32)
+    seen = flat(episodes.obs) if record_obs else None
+    return flat(episodes.reward), regret, valid, flat(episodes.action), episode_index, seen
+
+
 @partial(jax.jit, static_argnums=(0, 1, 4))
-def _run_batch(agent: Agent, trial: Trial, keys: jax.Array, params: Any, record_obs: bool):
-    return jax.vmap(partial(run_trial, agent, trial, record_obs=record_obs))(keys, params)
+def _run_batch(agent, trial: Trial, keys: jax.Array, params: Any, record_obs: bool):
+    run = run_gradient_trial if isinstance(agent, GradientAgent) else run_trial
+    return jax.vmap(partial(run, agent, trial, record_obs=record_obs))(keys, params)
 
 
 def evaluate(
@@ -127,13 +172,22 @@ def evaluate(
 ) -> EvalResult:
     """Run ``agent`` for one trial of ``num_episodes`` episodes on each task, ``num_seeds`` times.
 
+    ``agent`` is an ``Agent`` (adapts step by step: RL^2, bandit baselines) or a ``GradientAgent``
+    (adapts between batches of episodes: MAML, Reptile, MAESN); both give the same result arrays.
+
     ``tasks`` is a batch of task parameters (e.g. ``family.tasks(1000, "test")``); every agent given
     the same tasks, budget and key faces the same reward draws where its actions coincide.
     ``record_obs=True`` also keeps the environment observation of every step (for analyses that
     need more than actions and rewards, e.g. which second-stage state a two-step trial reached).
     """
     trial = Trial(family, num_episodes)
-    if agent.horizon is not None and trial.max_steps > agent.horizon:
+    if isinstance(agent, GradientAgent):
+        if num_episodes % agent.episodes_per_adapt:
+            raise Learn2RLError(
+                f"agent {agent.name!r} adapts after every {agent.episodes_per_adapt} episodes; "
+                f"num_episodes ({num_episodes}) must be a multiple of that"
+            )
+    elif agent.horizon is not None and trial.max_steps > agent.horizon:
         raise Learn2RLError(
             f"agent {agent.name!r} was built for trials of at most {agent.horizon} steps, "
             f"but a trial of {num_episodes} episodes of {family.family_id} has {trial.max_steps}"

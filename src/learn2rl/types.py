@@ -24,7 +24,8 @@ class TrialObs:
 
     Attributes:
         obs: the environment's own observation (for bandits an empty vector).
-        prev_action: the action taken at the previous step, -1 at the first step of a trial.
+        prev_action: the action taken at the previous step, -1 at the first step of a trial
+            (continuous-control families: a float vector, zeros at the first step).
         prev_reward: the reward received at the previous step, 0 at the first step.
         prev_done: 1.0 if the previous step ended an episode (the trial goes on), else 0.0.
         step: the index of this step within the trial, 0 at the first step.
@@ -53,3 +54,26 @@ class Agent(NamedTuple):
     act: Callable[[PRNGKey, AgentState, TrialObs], tuple[jax.Array, AgentState]]
     privileged: bool = False
     horizon: int | None = None
+
+
+class GradientAgent(NamedTuple):
+    """An agent that adapts *between batches of episodes* (MAML, Reptile, MAESN).
+
+    Within a batch its policy is fixed, so the ``episodes_per_adapt`` episodes of a batch are
+    independent and evaluation runs them in parallel; after each batch but the last, ``adapt``
+    takes one adaptation step (a policy-gradient step for MAML) on the batch. A trial of
+    ``num_episodes`` episodes is ``num_episodes / episodes_per_adapt`` batches: the returns of
+    batch ``k`` are the returns "after k gradient steps" of Finn et al. 2017, Tables 4-5.
+
+    ``init(key)`` gives the adaptation state at the start of a trial (the meta-learned
+    parameters); ``begin_episode(key, state)`` the per-episode context (MAESN's latent draw; an
+    empty vector otherwise); ``act(key, state, context, obs)`` an action; ``adapt(key, state,
+    episodes)`` the next state from a ``rollout.Episodes`` batch. All pure JAX, unbatched.
+    """
+
+    name: str
+    init: Callable[[PRNGKey], AgentState]
+    begin_episode: Callable[[PRNGKey, AgentState], jax.Array]
+    act: Callable[[PRNGKey, AgentState, jax.Array, jax.Array], jax.Array]
+    adapt: Callable[[PRNGKey, AgentState, Any], AgentState]
+    episodes_per_adapt: int

@@ -1,0 +1,123 @@
+"""Reptile for reinforcement learning (Nichol, Achiam & Schulman 2018, arXiv 1803.02999, Alg. 2).
+
+Reptile needs no second derivatives and no post-update objective: for each task of a meta-batch it
+runs ``inner_steps`` ordinary policy-gradient steps from the meta-parameters ``theta`` (fresh
+episodes before each step), and moves ``theta`` towards the mean of the adapted parameters
+``phi_i``. The outer step feeds ``theta - mean_i(phi_i)`` to Adam as if it were a gradient (the
+paper, Sec. 5, notes this works as well as the plain step ``theta += eps * (mean phi - theta)``).
+With one inner step the update is joint training on all tasks; the MAML-like term that rewards
+fast adaptation appears from two inner steps on (the paper's Sec. 6), so the default is 3.
+
+Meta-test adaptation is the same VPG step as MAML's (``MAML.agent``), so the two are compared
+step for step on the same tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from learn2rl.learners import policy_gradient as pg
+from learn2rl.learners.maml import MAML, ConfigMixin, TrainState, check_config
+
+
+@dataclass(frozen=True)
+class Config(ConfigMixin):
+    """Reptile settings; defaults for the 2-D point navigation of Finn et al. 2017."""
+
+    task: str = "control/point-goal"
+    """Task family id (a continuous-control family)."""
+    hidden_sizes: tuple[int, ...] = (100, 100)
+    """Policy MLP hidden layers."""
+    init_log_std: float = 0.0
+    """Initial log standard deviation of the Gaussian policy."""
+    activation: str = "relu"
+    """Hidden-layer nonlinearity: "relu" (the paper's) or "tanh"."""
+    num_tasks: int = 20
+    """Tasks per meta-update."""
+    episodes_per_step: int = 20
+    """Episodes sampled for each inner step."""
+    inner_steps: int = 3
+    """Inner VPG steps per task during meta-training (Reptile needs at least 2 to meta-learn)."""
+    inner_step_size: float = 0.1
+    """Inner step size alpha, also the first meta-test step."""
+    test_step_decay: float = 0.5
+    """Meta-test: steps after the first use ``inner_step_size * test_step_decay`` (as MAML)."""
+    num_updates: int = 300
+    """Meta-updates."""
+    updates_per_chunk: int = 10
+    """Meta-updates per jitted chunk."""
+    learning_rate: float = 1e-3
+    """Outer Adam step size on the Reptile direction ``theta - mean(phi)``."""
+    final_learning_rate: float | None = None
+    """Outer step size at the last update (linear decay); None keeps ``learning_rate``."""
+    max_grad_norm: float = 1.0
+    """Global norm clip of the Reptile direction."""
+    gamma: float = 0.99
+    """Discount of the returns."""
+    baseline: str = "linear"
+    """Baseline subtracted from the returns: "linear" or "none"."""
+    normalize_advantages: bool = True
+    """Scale each task's advantages to zero mean and unit variance."""
+    seed: int = 0
+    """Random seed."""
+
+    def __post_init__(self):
+        check_config(
+            self,
+            positive_ints=(
+                "num_tasks",
+                "episodes_per_step",
+                "inner_steps",
+                "num_updates",
+                "updates_per_chunk",
+            ),
+            positive=("inner_step_size", "learning_rate", "max_grad_norm", "test_step_decay"),
+            unit=("gamma",),
+        )
+
+
+class Reptile(MAML):
+    """Reptile with the MAML policy, rollouts and inner step; only the meta-update differs."""
+
+    name = "reptile"
+
+    def episodes_per_task(self) -> int:
+        return self.config.episodes_per_step * self.config.inner_steps
+
+    def adapt(self, task_params, episodes, ref_log_prob=None, first_order=None):
+        # Reptile never differentiates through the inner loop.
+        return super().adapt(task_params, episodes, ref_log_prob, first_order=True)
+
+    def meta_update(self, state: TrainState, slots: jax.Array, axis: str | None = None):
+        c = self.config
+        key = jax.random.fold_in(state.key, state.update)
+        key_tasks, key_collect = jax.random.split(key)
+        tasks, _ = self.sample_tasks(key_tasks, slots)
+
+        def run_task(key, task):
+            phi, returns = state.params, []
+            for step_key in jax.random.split(key, c.inner_steps):
+                episodes = self.rollout(phi, step_key, task)
+                returns.append(jnp.mean(episodes.returns))
+                phi = self.adapt(phi, episodes)
+            return phi, jnp.stack(returns)
+
+        keys = jax.vmap(lambda i: jax.random.fold_in(key_collect, i))(slots)
+        phis, returns = jax.vmap(run_task)(keys, tasks)
+        direction = pg.reptile_direction(state.params, phis)
+        mean_returns = jnp.mean(returns, axis=0)
+        if axis is not None:
+            direction, mean_returns = jax.lax.pmean((direction, mean_returns), axis)
+        updates, opt_state = self.optimizer.update(direction, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {
+            "pre_return": mean_returns[0],
+            # Return of the batch after one inner step (the first batch if there is one step).
+            "trial_return": mean_returns[min(1, c.inner_steps - 1)],
+            "direction_norm": optax.tree.norm(direction),
+        }
+        return state.replace(params=params, opt_state=opt_state, update=state.update + 1), metrics
