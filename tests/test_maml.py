@@ -98,14 +98,7 @@ def _meta_batch(learner, seed=0):
     keys = jax.random.split(jax.random.PRNGKey(seed + 1), c.num_tasks)
     pre, post, _ = jax.vmap(learner.collect)(start, keys, tasks)
 
-    def references(task_params, pre, post):
-        refs = []
-        for episodes in pre:
-            refs.append(learner.log_prob(task_params, episodes))
-            task_params = learner.adapt(task_params, episodes, refs[-1])
-        return refs, learner.log_prob(task_params, post)
-
-    pre_ref, post_ref = jax.vmap(references)(start, pre, post)
+    pre_ref, post_ref = jax.vmap(learner.reference_log_probs)(start, pre, post)
     post_adv = jax.vmap(learner.advantages)(post)
     return params, (indices, pre, post, pre_ref, post_ref, post_adv)
 

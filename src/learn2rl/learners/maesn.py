@@ -32,92 +32,31 @@ import jax.numpy as jnp
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners import maml
 from learn2rl.learners import policy_gradient as pg
-from learn2rl.learners.maml import ConfigMixin, check_config
 from learn2rl.ops import gaussian
 from learn2rl.rollout import Episodes
 
 
 @dataclass(frozen=True)
-class Config(ConfigMixin):
-    """MAESN settings; defaults for the 2-D point navigation of Finn et al. 2017."""
+class Config(maml.Config):
+    """MAESN settings: MAML's plus the task latents."""
 
-    task: str = "control/point-goal"
-    """Task family id (a continuous-control family)."""
-    hidden_sizes: tuple[int, ...] = (100, 100)
-    """Policy MLP hidden layers (input: observation and latent)."""
-    init_log_std: float = 0.0
-    """Initial log standard deviation of the policy's per-step Gaussian."""
-    activation: str = "relu"
-    """Hidden-layer nonlinearity: "relu" (the paper's) or "tanh"."""
     latent_size: int = 2
     """Dimension of the per-episode latent z."""
     num_train_tasks: int = 100
     """Size of the fixed set of training tasks, each with its own latent distribution."""
     kl_weight: float = 0.1
     """Weight of KL(N(mu_i, sigma_i) || N(0, I)) in the outer loss."""
-    num_tasks: int = 20
-    """Tasks per meta-update (drawn without replacement from the training set)."""
-    episodes_per_step: int = 20
-    """Episodes sampled for each inner step and for the post-update objective."""
-    inner_steps: int = 1
-    """Inner VPG steps during meta-training."""
-    inner_step_size: float = 0.1
-    """Inner step size of the policy parameters."""
     latent_step_size: float = 0.5
     """Inner step size of the latent mean and log standard deviation."""
     adapt_policy: bool = True
     """Adapt the policy parameters too (False: only the latent distribution)."""
-    first_order: bool = False
-    """Drop the second-order term."""
-    test_step_decay: float = 0.5
-    """Meta-test: steps after the first are scaled by this (as MAML)."""
-    num_updates: int = 300
-    """Meta-updates."""
-    updates_per_chunk: int = 10
-    """Meta-updates per jitted chunk."""
-    learning_rate: float = 1e-3
-    """Outer Adam step size."""
-    final_learning_rate: float | None = None
-    """Outer step size at the last update (linear decay); None keeps ``learning_rate``."""
-    ppo_epochs: int = 5
-    """Outer Adam steps per meta-update."""
-    ppo_clip: float = 0.2
-    """PPO ratio clip epsilon."""
-    max_grad_norm: float = 1.0
-    """Global norm clip of the outer gradient."""
-    gamma: float = 0.99
-    """Discount of the returns."""
-    baseline: str = "linear"
-    """Baseline subtracted from the returns: "linear" or "none"."""
-    normalize_advantages: bool = True
-    """Scale each task's advantages to zero mean and unit variance."""
-    seed: int = 0
-    """Random seed."""
+
+    _positive_ints = (*maml.Config._positive_ints, "latent_size", "num_train_tasks")
+    _positive = (*maml.Config._positive, "latent_step_size")
+    _non_negative = ("kl_weight",)
 
     def __post_init__(self):
-        check_config(
-            self,
-            positive_ints=(
-                "latent_size",
-                "num_train_tasks",
-                "num_tasks",
-                "episodes_per_step",
-                "inner_steps",
-                "num_updates",
-                "updates_per_chunk",
-                "ppo_epochs",
-            ),
-            positive=(
-                "inner_step_size",
-                "latent_step_size",
-                "learning_rate",
-                "ppo_clip",
-                "max_grad_norm",
-                "test_step_decay",
-            ),
-            unit=("gamma",),
-            non_negative=("kl_weight",),
-        )
+        super().__post_init__()
         if self.num_tasks > self.num_train_tasks:
             raise Learn2RLError(
                 f"config.num_tasks ({self.num_tasks}) must not exceed config.num_train_tasks "

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -103,15 +103,16 @@ class ConfigMixin:
 
 
 @dataclass(frozen=True)
-class Config(ConfigMixin):
-    """MAML settings. Defaults: Finn et al. 2017's 2-D point navigation (appendix A.2)."""
+class PolicyGradientConfig(ConfigMixin):
+    """The settings every gradient-based learner shares (policy, inner step, outer optimiser).
+    Defaults: Finn et al. 2017's 2-D point navigation (appendix A.2)."""
 
     task: str = "control/point-goal"
     """Task family id (a continuous-control family, ``learn2rl list``)."""
     hidden_sizes: tuple[int, ...] = (100, 100)
     """Policy MLP hidden layers (2 x 100 ReLU in the paper)."""
     init_log_std: float = 0.0
-    """Initial log standard deviation of the Gaussian policy (rllab's default std 1)."""
+    """Initial log standard deviation of the Gaussian policy, in units of the action box."""
     activation: str = "relu"
     """Hidden-layer nonlinearity: "relu" (the paper's) or "tanh"."""
     num_tasks: int = 20
@@ -119,11 +120,9 @@ class Config(ConfigMixin):
     episodes_per_step: int = 20
     """Episodes sampled for each inner step and for the post-update objective (the paper's K)."""
     inner_steps: int = 1
-    """Inner VPG steps during meta-training (the paper trains with 1 and tests up to 3)."""
+    """Inner VPG steps per task during meta-training (the paper trains with 1, tests up to 3)."""
     inner_step_size: float = 0.1
     """Inner step size alpha (0.1 in the paper)."""
-    first_order: bool = False
-    """Drop the second-order term (FOMAML)."""
     test_step_decay: float = 0.5
     """Meta-test: steps after the first use ``inner_step_size * test_step_decay``. Finn et al. 2017
     (appendix A.2) found halving the step size after the first update worked best."""
@@ -135,10 +134,6 @@ class Config(ConfigMixin):
     """Outer Adam step size."""
     final_learning_rate: float | None = None
     """Outer step size at the last update (linear decay); None keeps ``learning_rate``."""
-    ppo_epochs: int = 5
-    """Outer Adam steps per meta-update on the same post-update episodes."""
-    ppo_clip: float = 0.2
-    """PPO ratio clip epsilon."""
     max_grad_norm: float = 1.0
     """Global norm clip of the outer gradient."""
     gamma: float = 0.99
@@ -150,26 +145,40 @@ class Config(ConfigMixin):
     seed: int = 0
     """Random seed; the same config and seed give the same numbers."""
 
+    # Validation lists; subclasses extend them with their own fields.
+    _positive_ints = (
+        "num_tasks",
+        "episodes_per_step",
+        "inner_steps",
+        "num_updates",
+        "updates_per_chunk",
+    )
+    _positive = ("inner_step_size", "learning_rate", "max_grad_norm", "test_step_decay")
+    _non_negative: ClassVar[tuple[str, ...]] = ()
+
     def __post_init__(self):
         check_config(
             self,
-            positive_ints=(
-                "num_tasks",
-                "episodes_per_step",
-                "inner_steps",
-                "num_updates",
-                "updates_per_chunk",
-                "ppo_epochs",
-            ),
-            positive=(
-                "inner_step_size",
-                "learning_rate",
-                "ppo_clip",
-                "max_grad_norm",
-                "test_step_decay",
-            ),
+            positive_ints=self._positive_ints,
+            positive=self._positive,
             unit=("gamma",),
+            non_negative=self._non_negative,
         )
+
+
+@dataclass(frozen=True)
+class Config(PolicyGradientConfig):
+    """MAML settings: the shared ones plus the outer PPO loop and the first-order switch."""
+
+    first_order: bool = False
+    """Drop the second-order term (FOMAML)."""
+    ppo_epochs: int = 5
+    """Outer Adam steps per meta-update on the same post-update episodes."""
+    ppo_clip: float = 0.2
+    """PPO ratio clip epsilon."""
+
+    _positive_ints = (*PolicyGradientConfig._positive_ints, "ppo_epochs")
+    _positive = (*PolicyGradientConfig._positive, "ppo_clip")
 
 
 @struct.dataclass
@@ -311,6 +320,15 @@ class MAML:
             task_params = self.adapt(task_params, episodes, ref)
         return task_params
 
+    def reference_log_probs(self, task_params, pre: list[Episodes], post: Episodes):
+        """Log-probs of each batch under the policy that sampled it: ``task_params`` for the
+        first pre-update batch, then the policy after each inner step (one task)."""
+        refs = []
+        for episodes in pre:
+            refs.append(self.log_prob(task_params, episodes))
+            task_params = self.adapt(task_params, episodes, refs[-1])
+        return refs, self.log_prob(task_params, post)
+
     # --- the outer loop ---------------------------------------------------------------------
     def outer_loss(self, params, indices, pre, post, pre_ref, post_ref, post_adv):
         """Mean over tasks of the negated clipped surrogate of the post-update episodes."""
@@ -337,14 +355,9 @@ class MAML:
         pre, post, _ = jax.vmap(self.collect)(start, keys, tasks)
 
         # Reference log-probs of the sampling policies, fixed for all PPO epochs.
-        def references(task_params, pre, post):
-            refs = []
-            for episodes in pre:
-                refs.append(self.log_prob(task_params, episodes))
-                task_params = self.adapt(task_params, episodes, refs[-1])
-            return refs, self.log_prob(task_params, post)
-
-        pre_ref, post_ref = jax.lax.stop_gradient(jax.vmap(references)(start, pre, post))
+        pre_ref, post_ref = jax.lax.stop_gradient(
+            jax.vmap(self.reference_log_probs)(start, pre, post)
+        )
         post_adv = jax.vmap(self.advantages)(post)
 
         def epoch(carry, _):

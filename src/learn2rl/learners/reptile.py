@@ -21,63 +21,16 @@ import jax.numpy as jnp
 import optax
 
 from learn2rl.learners import policy_gradient as pg
-from learn2rl.learners.maml import MAML, ConfigMixin, TrainState, check_config
+from learn2rl.learners.maml import MAML, PolicyGradientConfig, TrainState
 
 
 @dataclass(frozen=True)
-class Config(ConfigMixin):
-    """Reptile settings; defaults for the 2-D point navigation of Finn et al. 2017."""
+class Config(PolicyGradientConfig):
+    """Reptile settings: the shared ones, with 3 inner steps (Reptile needs at least 2 to
+    meta-learn anything beyond joint training)."""
 
-    task: str = "control/point-goal"
-    """Task family id (a continuous-control family)."""
-    hidden_sizes: tuple[int, ...] = (100, 100)
-    """Policy MLP hidden layers."""
-    init_log_std: float = 0.0
-    """Initial log standard deviation of the Gaussian policy."""
-    activation: str = "relu"
-    """Hidden-layer nonlinearity: "relu" (the paper's) or "tanh"."""
-    num_tasks: int = 20
-    """Tasks per meta-update."""
-    episodes_per_step: int = 20
-    """Episodes sampled for each inner step."""
     inner_steps: int = 3
-    """Inner VPG steps per task during meta-training (Reptile needs at least 2 to meta-learn)."""
-    inner_step_size: float = 0.1
-    """Inner step size alpha, also the first meta-test step."""
-    test_step_decay: float = 0.5
-    """Meta-test: steps after the first use ``inner_step_size * test_step_decay`` (as MAML)."""
-    num_updates: int = 300
-    """Meta-updates."""
-    updates_per_chunk: int = 10
-    """Meta-updates per jitted chunk."""
-    learning_rate: float = 1e-3
-    """Outer Adam step size on the Reptile direction ``theta - mean(phi)``."""
-    final_learning_rate: float | None = None
-    """Outer step size at the last update (linear decay); None keeps ``learning_rate``."""
-    max_grad_norm: float = 1.0
-    """Global norm clip of the Reptile direction."""
-    gamma: float = 0.99
-    """Discount of the returns."""
-    baseline: str = "linear"
-    """Baseline subtracted from the returns: "linear" or "none"."""
-    normalize_advantages: bool = True
-    """Scale each task's advantages to zero mean and unit variance."""
-    seed: int = 0
-    """Random seed."""
-
-    def __post_init__(self):
-        check_config(
-            self,
-            positive_ints=(
-                "num_tasks",
-                "episodes_per_step",
-                "inner_steps",
-                "num_updates",
-                "updates_per_chunk",
-            ),
-            positive=("inner_step_size", "learning_rate", "max_grad_norm", "test_step_decay"),
-            unit=("gamma",),
-        )
+    """Inner VPG steps per task during meta-training."""
 
 
 class Reptile(MAML):
