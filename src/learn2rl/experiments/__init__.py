@@ -19,6 +19,18 @@ def _duan2016_bandits(out, quick, progress, console):
     return duan2016.run_bandits(out, quick=quick, progress=progress, console=console)
 
 
+def _function_runner(module_name: str, function: str) -> Callable:
+    """``function(out, quick, progress, console)`` of an experiment module, imported on use."""
+
+    def run(out, quick, progress, console):
+        import importlib
+
+        module = importlib.import_module(f"learn2rl.experiments.{module_name}")
+        return getattr(module, function)(out, quick=quick, progress=progress, console=console)
+
+    return run
+
+
 def _module_runner(module_name: str) -> Callable:
     """``run(out, quick, progress, console)`` of ``learn2rl.experiments.<module_name>``, imported
     only when the experiment runs (so ``learn2rl list`` stays fast)."""
@@ -65,6 +77,18 @@ _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
     "wang2016-navigation": (
         _module_runner("wang2016_navigation"),
         "Wang et al. 2016: one-shot navigation, steps to goal in episode 1 vs later episodes",
+    ),
+    "finn2017-pointnav": (
+        _module_runner("finn2017"),
+        "Finn et al. 2017 Table 4: MAML, Reptile, MAESN, RL^2 on 2-D point navigation",
+    ),
+    "finn2017-cheetah-dir": (
+        _function_runner("finn2017", "run_cheetah_dir"),
+        "Finn et al. 2017 Table 5: MAML on half-cheetah direction, at the scale a CPU allows",
+    ),
+    "finn2017-cheetah-dir-paper": (
+        _function_runner("finn2017", "run_cheetah_paper"),
+        "Finn et al. 2017 Table 5 at the paper scale (40 tasks x 20 episodes): for an accelerator",
     ),
     "hochreiter2001": (
         _module_runner("hochreiter2001"),

@@ -98,13 +98,18 @@ def train_rl2(config, out: Path, progress: bool = True, console=None):
     A run already in ``out`` is continued (or, if it finished, just reloaded), so re-running an
     experiment re-evaluates instead of retraining; a run there with another config is an error.
     """
+    return train_learner("rl2", config, out, progress, console)
+
+
+def train_learner(name: str, config, out: Path, progress: bool = True, console=None):
+    """``train_rl2`` for any registered learner (``learn2rl list``)."""
     from learn2rl import checkpoint, runner
 
     out = Path(out)
     resume = checkpoint.exists(out / runner.CHECKPOINT_DIR)
     if resume and console is not None:
         console.print(f"  {out} holds a run: continuing it")
-    return runner.train("rl2", config, out, resume=resume, progress=progress, console=console)
+    return runner.train(name, config, out, resume=resume, progress=progress, console=console)
 
 
 def findings_section(findings: Sequence[dict[str, Any]]) -> str:
