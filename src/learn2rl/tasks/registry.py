@@ -76,6 +76,7 @@ _FAMILY_MODULES = (
     "two_step",
     "harlow",
     "navigation",
+    "tabular_mdp",
     "control.point",
     "control.locomotion",
 )
