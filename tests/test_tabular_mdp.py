@@ -14,6 +14,7 @@ from learn2rl.tasks.tabular_mdp import TabularMDP, TabularParams, optimal_values
 from learn2rl.trial import Trial
 from learn2rl.types import Agent
 from tests.reference import tabular_mdp_reference as ref
+from tests.trial_scan import scan_trial
 
 MDP_IDS = [task_id for task_id in list_tasks() if task_id.startswith("mdp/tabular-")]
 
@@ -92,23 +93,9 @@ def test_jit_and_nojit_trials_are_identical():
     trial = Trial(family, 3)
     params = family.task(7)
     actions = jnp.asarray(np.random.default_rng(0).integers(0, 5, size=trial.max_steps))
-    keys = jax.random.split(jax.random.PRNGKey(1), trial.max_steps)
-
-    def rollout(params):
-        obs, state = trial.reset(jax.random.PRNGKey(2), params)
-
-        def body(state, inputs):
-            key, action = inputs
-            obs, state, reward, done, _ = trial.step(key, state, action, params)
-            return state, (obs.obs, reward, done, state.env_state.state)
-
-        return jax.lax.scan(body, state, (keys, actions))[1]
-
-    fast = jax.jit(rollout)(params)
-    with jax.disable_jit():
-        slow = rollout(params)
+    fast, slow = scan_trial(trial, params, actions, extract=lambda s: s.state)
     for a, b in zip(fast, slow, strict=True):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
 # --- the registered id and the prior --------------------------------------------------------------

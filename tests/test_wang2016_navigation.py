@@ -14,6 +14,7 @@ from learn2rl.tasks import list_tasks, make
 from learn2rl.tasks.navigation import GridParams, OneGoalGridworld
 from learn2rl.trial import Trial
 from tests.reference import navigation_reference as ref
+from tests.trial_scan import scan_trial
 
 GRID_IDS = [task_id for task_id in list_tasks() if task_id.startswith("gridworld/onegoal-")]
 
@@ -76,23 +77,9 @@ def test_jit_and_nojit_trials_are_identical():
     trial = Trial(family, 3)
     params = family.task(11)
     actions = jnp.asarray(np.random.default_rng(0).integers(0, 4, size=trial.max_steps))
-    keys = jax.random.split(jax.random.PRNGKey(1), trial.max_steps)
-
-    def rollout(params):
-        obs, state = trial.reset(jax.random.PRNGKey(2), params)
-
-        def body(state, inputs):
-            key, action = inputs
-            obs, state, reward, done, _ = trial.step(key, state, action, params)
-            return state, (obs.obs, reward, done, state.env_state.position)
-
-        return jax.lax.scan(body, state, (keys, actions))[1]
-
-    fast = jax.jit(rollout)(params)
-    with jax.disable_jit():
-        slow = rollout(params)
+    fast, slow = scan_trial(trial, params, actions, extract=lambda s: s.position)
     for a, b in zip(fast, slow, strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("task_id", GRID_IDS)
