@@ -13,6 +13,7 @@ from learn2rl import baselines
 from learn2rl.evaluation import EvalResult, ci95, evaluate
 from learn2rl.plots import plot_regret
 from learn2rl.report import (
+    config_text,
     machine_line,
     markdown_table,
     rich_table,
@@ -121,6 +122,22 @@ def findings_section(findings: Sequence[dict[str, Any]]) -> str:
             f"{'yes' if f['passed'] else '**no**'} |"
         )
     return "\n".join(lines)
+
+
+def tested_findings_footer(findings: Sequence[dict[str, Any]], config) -> list[str]:
+    """The closing lines of an RL^2 experiment's report.md: the findings table, the training
+    curve with the config, and the machine line."""
+    return [
+        "## Findings (tested)",
+        "",
+        findings_section(findings),
+        "",
+        "Training curve (mean total reward of the training RL^2 trials): "
+        "![training](training.png). Config: `" + config_text(config) + "`.",
+        "",
+        machine_line(),
+        "",
+    ]
 
 
 def finding(claim: str, measured: str, criterion: str, passed: bool) -> dict[str, Any]:

@@ -44,9 +44,14 @@ import numpy as np
 
 from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import EvalResult, ci95, evaluate
-from learn2rl.experiments.common import EVAL_SEED, finding, findings_section, train_rl2
+from learn2rl.experiments.common import (
+    EVAL_SEED,
+    finding,
+    tested_findings_footer,
+    train_rl2,
+)
 from learn2rl.learners.rl2 import Config
-from learn2rl.report import config_text, machine_line, write_results_json
+from learn2rl.report import write_results_json
 from learn2rl.tasks.two_step import STAGE1, STATE_A, TwoStepTask
 from learn2rl.types import Agent
 
@@ -597,15 +602,7 @@ def _write_report(out, quick, config, num_test_tasks, family, rows, findings, tr
         "",
         "![stay probabilities](stay_probability.png)",
         "",
-        "## Findings (tested)",
-        "",
-        findings_section(findings),
-        "",
-        "Training curve (mean total reward of the training RL^2 trials): "
-        "![training](training.png). Config: `" + config_text(config) + "`.",
-        "",
-        machine_line(),
-        "",
+        *tested_findings_footer(findings, config),
     ]
     (out / "report.md").write_text("\n".join(lines))
 
