@@ -77,6 +77,7 @@ _FAMILY_MODULES = (
     "harlow",
     "navigation",
     "tabular_mdp",
+    "maze",
     "control.point",
     "control.locomotion",
 )
