@@ -76,7 +76,7 @@ def check_a2c_gradient(config, atol):
     params = learner.init().params
     keys = jax.random.split(jax.random.PRNGKey(0), 4)
     tasks = jax.vmap(learner.family.sample)(keys)
-    fused = jax.grad(lambda p: learner._a2c_loss(p, keys, tasks, 0.05)[0])
+    fused = jax.grad(lambda p: learner._a2c_loss(p, keys, tasks, 0.05, config.gamma)[0])
 
     def two_pass(p):
         t = jax.vmap(lambda k, task: learner.rollout(params, k, task))(keys, tasks)
@@ -299,3 +299,44 @@ def test_rl2_learns_point_navigation_without_nans():
     assert after.total_rewards.mean() > before.total_rewards.mean() + 40.0
     # Better than any policy blind to the goal could do (standing still: about -38 per episode).
     assert per_episode[1].mean() > -25.0
+
+
+def test_previous_obs_feeds_the_last_observation_and_starts_from_zeros():
+    """``previous_obs=True``: the state carries the last observation; it changes the output."""
+    config = Config(
+        task="mdp/tabular-10s5a", num_episodes=2, hidden_size=8, num_tasks=2, previous_obs=True
+    )
+    learner = RL2(config, make(config.task))
+    state = learner.init()
+    core, last = learner.network.initial_state()
+    assert core.shape == (8,) and np.array_equal(last, np.zeros(10, np.float32))
+    obs, _ = learner.trial.reset(jax.random.PRNGKey(0), learner.family.task(0))
+    (core, last), logits, value = learner.network.apply(state.params, (core, last), obs)
+    assert np.array_equal(last, np.asarray(obs.obs))  # the state now holds this observation
+    other = jax.nn.one_hot(3, 10)  # as if the previous step had been in state 3
+    _, other_logits, _ = learner.network.apply(state.params, (jnp.zeros(8), other), obs)
+    assert not np.allclose(logits, other_logits)
+    # Training and acting run with the pair as the recurrent state.
+    state, metrics = learner.train_chunk(state, 2)
+    assert np.isfinite(np.asarray(metrics["trial_return"])).all()
+    result = evaluate(
+        learner.agent(state.params),
+        learner.family,
+        learner.family.tasks(4),
+        2,
+        jax.random.PRNGKey(1),
+    )
+    assert result.rewards.shape == (4, 20)
+
+
+def test_discount_schedule_moves_linearly_to_final_gamma(tiny_config):
+    learner = RL2(
+        tiny_config.replace(gamma=0.5, final_gamma=0.9, num_updates=8),
+        make("bandit/independent-2arm"),
+    )
+    assert [float(learner.gamma(u)) for u in (0, 4, 8, 100)] == pytest.approx([0.5, 0.7, 0.9, 0.9])
+    assert float(RL2(tiny_config, make(tiny_config.task)).gamma(5)) == pytest.approx(
+        tiny_config.gamma
+    )
+    with pytest.raises(Learn2RLError, match="final_gamma must lie in"):
+        tiny_config.replace(final_gamma=1.5)

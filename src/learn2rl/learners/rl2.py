@@ -84,7 +84,11 @@ class Config:
     final_learning_rate: float = 2e-4
     """Adam step size at the end of training."""
     gamma: float = 0.99
-    """Discount within a trial."""
+    """Discount within a trial (at the start of training, see ``final_gamma``)."""
+    final_gamma: float | None = None
+    """If set, the discount moves linearly from ``gamma`` to this over training: a short horizon
+    first (credit for a reward goes to the action just before it, which is quick to learn), a
+    long one later (exploration that pays off episodes later). ``None``: ``gamma`` throughout."""
     gae_lambda: float = 0.3
     """GAE lambda (1 = Monte-Carlo returns)."""
     value_coef: float = 0.5
@@ -107,6 +111,9 @@ class Config:
     """Continuous-action families: the Gaussian policy's standard deviation at the start, in units
     of the half-width of the family's action box (a learned, state-independent parameter per
     action dimension). Ignored for discrete families."""
+    previous_obs: bool = False
+    """Also feed the previous step's observation, so each input is a whole transition
+    ``(s, a, r, s')`` (nets/recurrent.py). Off by default (Duan et al. feed ``(s', a, r, d)``)."""
     seed: int = 0
     """Random seed; the same config and seed give the same numbers."""
 
@@ -133,7 +140,9 @@ class Config:
         ]:
             if not getattr(self, name) > 0:
                 raise Learn2RLError(f"config.{name} must be positive, got {getattr(self, name)!r}")
-        for name in ["gamma", "gae_lambda"]:
+        for name in ["gamma", "gae_lambda", "final_gamma"]:
+            if name == "final_gamma" and self.final_gamma is None:
+                continue
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise Learn2RLError(
                     f"config.{name} must lie in [0, 1], got {getattr(self, name)!r}"
@@ -248,6 +257,8 @@ class RL2:
             continuous=continuous,
             action_scale=action_scale(family) if continuous else 1.0,
             init_std=config.init_std,
+            previous_obs=config.previous_obs,
+            obs_size=int(np.prod(family.observation_space().shape)) if config.previous_obs else 0,
         )
         self.action_dist = DiagonalGaussian if continuous else Categorical
         self.devices = list(devices) if devices is not None else jax.devices()
@@ -288,6 +299,14 @@ class RL2:
         frac = jnp.minimum(update / c.num_updates, 1.0)
         return c.entropy_coef + (c.final_entropy_coef - c.entropy_coef) * frac
 
+    def gamma(self, update: jax.Array) -> jax.Array:
+        """The discount at ``update`` (``gamma``, or its linear schedule to ``final_gamma``)."""
+        c = self.config
+        if c.final_gamma is None:
+            return jnp.float32(c.gamma)
+        frac = jnp.minimum(update / c.num_updates, 1.0)
+        return jnp.float32(c.gamma + (c.final_gamma - c.gamma) * frac)
+
     # --- one trial --------------------------------------------------------------------------
     def rollout(self, params, key: jax.Array, task_params: Any) -> Transition:
         """Run one trial with the current policy (unbatched); differentiable in ``params``."""
@@ -317,9 +336,11 @@ class RL2:
         _, transitions = jax.lax.scan(step, carry, keys)
         return transitions
 
-    def advantages(self, transitions: Transition) -> jax.Array:
-        """GAE over the whole trial (unbatched); values enter as constants."""
-        discount = self.config.gamma * transitions.valid[1:].astype(jnp.float32)
+    def advantages(self, transitions: Transition, gamma: jax.Array | float | None = None):
+        """GAE over the whole trial (unbatched); values enter as constants. ``gamma`` defaults
+        to ``config.gamma``."""
+        gamma = self.config.gamma if gamma is None else gamma
+        discount = gamma * transitions.valid[1:].astype(jnp.float32)
         discount = jnp.concatenate([discount, jnp.zeros((1,))])  # the trial's end is terminal
         values = jax.lax.stop_gradient(transitions.value) * transitions.valid
         return generalized_advantage_estimation(
@@ -336,10 +357,10 @@ class RL2:
         return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": mean_entropy}
 
     # --- A2C ----------------------------------------------------------------------------------
-    def _a2c_loss(self, params, keys, tasks, entropy_coef):
+    def _a2c_loss(self, params, keys, tasks, entropy_coef, gamma):
         """Mean A2C loss over this device's trials; runs the trials (one pass for act + grad)."""
         t = jax.vmap(partial(self.rollout, params))(keys, tasks)
-        advantage = jax.vmap(self.advantages)(t)
+        advantage = jax.vmap(self.advantages, (0, None))(t, gamma)
         target = jax.lax.stop_gradient(advantage + t.value)
         if self.config.normalize_advantages:
             advantage = self._normalize(advantage, t.valid)
@@ -363,8 +384,10 @@ class RL2:
         var = jax.lax.psum(jnp.sum(weight * (advantage - mean) ** 2), "tasks") / count
         return jax.lax.stop_gradient((advantage - mean) / (jnp.sqrt(var) + 1e-8))
 
-    def _a2c_update(self, params, opt_state, keys, tasks, entropy_coef):
-        grads, metrics = jax.grad(self._a2c_loss, has_aux=True)(params, keys, tasks, entropy_coef)
+    def _a2c_update(self, params, opt_state, keys, tasks, entropy_coef, gamma):
+        grads, metrics = jax.grad(self._a2c_loss, has_aux=True)(
+            params, keys, tasks, entropy_coef, gamma
+        )
         grads, metrics = jax.lax.pmean((grads, metrics), "tasks")
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, metrics
@@ -387,10 +410,10 @@ class RL2:
         )
         return outputs
 
-    def _ppo_update(self, params, opt_state, keys, tasks, entropy_coef, key_shuffle):
+    def _ppo_update(self, params, opt_state, keys, tasks, entropy_coef, gamma, key_shuffle):
         c = self.config
         transitions = jax.vmap(partial(self.rollout, params))(keys, tasks)
-        advantages = jax.vmap(self.advantages)(transitions)
+        advantages = jax.vmap(self.advantages, (0, None))(transitions, gamma)
         targets = advantages + transitions.value
         num_local = keys.shape[0]
         minibatch = num_local // c.ppo_minibatches
@@ -445,10 +468,10 @@ class RL2:
             task_keys = jax.random.split(key_tasks, c.num_tasks)[device_tasks]
             trial_keys = jax.random.split(key_trials, c.num_tasks)[device_tasks]
             tasks = jax.vmap(partial(self.family.sample, split="train"))(task_keys)
-            entropy_coef = self.entropy_coef(update)
+            entropy_coef, gamma = self.entropy_coef(update), self.gamma(update)
             if c.algorithm == "a2c":
                 params, opt_state, metrics = self._a2c_update(
-                    params, opt_state, trial_keys, tasks, entropy_coef
+                    params, opt_state, trial_keys, tasks, entropy_coef, gamma
                 )
             else:
                 params, opt_state, metrics = self._ppo_update(
@@ -457,6 +480,7 @@ class RL2:
                     trial_keys,
                     tasks,
                     entropy_coef,
+                    gamma,
                     jax.random.fold_in(key_shuffle, device_tasks[0]),
                 )
             return (params, opt_state, update + 1), metrics

@@ -15,6 +15,14 @@ where a discrete network returns logits. The network works in units of ``action_
 half-width of the family's action box): the previous action enters divided by it, and the mean and
 standard deviation it returns are multiplied by it, so ``init_std = 0.5`` means half the action
 range whether the family's actions are bounded by 1 (locomotion) or by 0.1 (point navigation).
+
+With ``previous_obs=True`` the input also holds the observation of the previous step (zeros at the
+first step of a trial), so one input carries a whole transition ``(s, a, r, s')``: the state the
+previous action was taken in, the action, its reward and where it led. The information is the
+same (the recurrent state could carry ``s`` itself); what changes is that the network need not
+learn to hold it for one step before it can bind a reward to a state-action pair, which is what a
+within-trial learner of a tabular MDP must do. The network's state is then the pair
+``(core state, previous observation)``.
 """
 
 from __future__ import annotations
@@ -116,6 +124,9 @@ class RecurrentActorCritic(nn.Module):
     continuous: bool = False
     action_scale: float = 1.0
     init_std: float = 0.5
+    # Feed the previous step's observation beside the current one (module docstring).
+    previous_obs: bool = False
+    obs_size: int = 0  # the observation length; needed (and only used) with previous_obs
 
     def setup(self):
         self.core = CELLS[self.cell](self.hidden_size)
@@ -133,17 +144,25 @@ class RecurrentActorCritic(nn.Module):
         features = trial_features(
             obs, self.num_actions, self.max_steps, self.continuous, self.action_scale
         )
+        if self.previous_obs:
+            state, last_obs = state
+            features = jnp.concatenate([features, last_obs])
         state = self.core(state, features)
         hidden = state if self.cell == "gru" else state[1]
+        if self.previous_obs:
+            state = (state, jnp.ravel(obs.obs).astype(jnp.float32))
         policy = self.policy_head(hidden)
         if self.continuous:
             scale = self.action_scale
             policy = (scale * policy, self.log_std + math.log(scale))
         return state, policy, self.value_head(hidden)[0]
 
-    def initial_state(self) -> jax.Array:
-        return (
+    def initial_state(self):
+        core = (
             jnp.zeros((self.hidden_size,))
             if self.cell == "gru"
             else jnp.zeros((2, self.hidden_size))
         )
+        if self.previous_obs:
+            return core, jnp.zeros((self.obs_size,), jnp.float32)
+        return core
