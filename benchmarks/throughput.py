@@ -3,6 +3,7 @@
     python benchmarks/throughput.py            # table
     python benchmarks/throughput.py --json     # the same rows as JSON
     python benchmarks/throughput.py --families # env-steps/s of the control task families
+    python benchmarks/throughput.py --duan2016 # RL^2 on the tabular-MDP and maze families
 
 Two-armed Bernoulli bandits, 100 pulls per trial, GRU-48 A2C (the demo's learner), with 1, 64 and
 1024
@@ -10,6 +11,12 @@ trials in parallel. Each row is the median of ``--repeats`` timed chunks after o
 compile-and-warm-up
 chunk. Rows are measured with the task batch sharded over all CPU cores (one XLA device per core,
 learn2rl's default on a CPU) and, for comparison in the same run, on one device.
+
+``--duan2016`` measures RL^2 training (A2C, GRU-128, the settings of the RL^2 Table 2 / Table 3
+reproductions) on ``mdp/tabular-10s5a`` with 10 episodes per trial (100 steps) and on ``maze/5x5``
+with 2 episodes per trial (500 steps) instead of the bandit; ``--rl2-task TASK:EPISODES:HIDDEN``
+picks any other family. Env-steps count every step of a trial's fixed-length scan, including the
+no-op steps after a maze trial ended early at the target.
 
 ``--families`` measures the environments alone instead: each control family stepped through
 ``learn2rl.trial.Trial`` with uniform random actions in its action box, ``jit(vmap)`` over 1 and
@@ -45,8 +52,28 @@ CONTROL_FAMILIES = [
 ]
 
 
-def measure(num_tasks: int, devices: list, updates: int, repeats: int, algorithm: str = "a2c"):
+DUAN2016_TASKS = ["mdp/tabular-10s5a:10:128", "maze/5x5:2:128"]
+
+
+def parse_rl2_task(spec: str) -> dict:
+    """``TASK:EPISODES:HIDDEN`` -> the Config fields it sets."""
+    try:
+        task, episodes, hidden = spec.split(":")
+        return {"task": task, "num_episodes": int(episodes), "hidden_size": int(hidden)}
+    except ValueError:
+        raise SystemExit(f"--rl2-task wants TASK:EPISODES:HIDDEN, got {spec!r}") from None
+
+
+def measure(
+    num_tasks: int,
+    devices: list,
+    updates: int,
+    repeats: int,
+    algorithm: str = "a2c",
+    task: dict | None = None,
+):
     config = Config(
+        **(task or {}),
         num_tasks=num_tasks,
         num_updates=10**6,
         updates_per_chunk=updates,
@@ -67,6 +94,7 @@ def measure(num_tasks: int, devices: list, updates: int, repeats: int, algorithm
         times.append(time.perf_counter() - tic)
     steps = updates * num_tasks * learner.trial.max_steps
     return {
+        "task": f"{config.task}, {config.num_episodes} episodes, GRU-{config.hidden_size}",
         "algorithm": algorithm,
         "parallel_tasks": num_tasks,
         "devices": len(devices),
@@ -161,27 +189,36 @@ def main(argv=None):
     )
     parser.add_argument("--family-ids", nargs="+", default=CONTROL_FAMILIES)
     parser.add_argument("--chunk", type=int, default=100, help="(--families) steps per call")
+    parser.add_argument(
+        "--duan2016", action="store_true", help="RL^2 on the tabular-MDP and maze families"
+    )
+    parser.add_argument(
+        "--rl2-task", nargs="+", default=None, metavar="TASK:EPISODES:HIDDEN", help="RL^2 task(s)"
+    )
     args = parser.parse_args(argv)
     if args.families:
         args.tasks = args.tasks or [1, 256]
         return families_main(args)
-    args.tasks = args.tasks or [1, 64, 1024]
+    specs = args.rl2_task or (DUAN2016_TASKS if args.duan2016 else None)
+    tasks = [parse_rl2_task(spec) for spec in specs] if specs else [None]
+    args.tasks = args.tasks or ([1, 64, 256] if specs else [1, 64, 1024])
     all_devices = jax.devices()
     rows = []
-    for num_tasks in args.tasks:
-        usable = max(d for d in range(1, len(all_devices) + 1) if num_tasks % d == 0)
-        # Aim for chunks of ~1-3 s so timer noise is small next to the work.
-        updates = max(2, min(200, 2_000_000 // (num_tasks * 100)))
-        configs = [all_devices[:usable]] + ([all_devices[:1]] if usable > 1 else [])
-        for algorithm in ["a2c"] + (["ppo"] if args.ppo else []):
-            for devices in configs:
-                rows.append(measure(num_tasks, devices, updates, args.repeats, algorithm))
+    for task in tasks:
+        trial_steps = Trial(make(task["task"]), task["num_episodes"]).max_steps if task else 100
+        for num_tasks in args.tasks:
+            usable = max(d for d in range(1, len(all_devices) + 1) if num_tasks % d == 0)
+            # Aim for chunks of ~1-3 s so timer noise is small next to the work.
+            updates = max(2, min(200, 2_000_000 // (num_tasks * trial_steps)))
+            configs = [all_devices[:usable]] + ([all_devices[:1]] if usable > 1 else [])
+            for algorithm in ["a2c"] + (["ppo"] if args.ppo else []):
+                for devices in configs:
+                    rows.append(measure(num_tasks, devices, updates, args.repeats, algorithm, task))
     env = environment_info()
     if args.json:
         json.dump(
             {
                 "benchmark": "rl2-throughput",
-                "task": "bandit/independent-2arm, 100 pulls",
                 "rows": rows,
                 "environment": env,
             },
@@ -190,16 +227,16 @@ def main(argv=None):
         )
         print()
         return
-    print("RL^2 training throughput, bandit/independent-2arm (100 pulls), GRU-48")
+    print("RL^2 training throughput")
     print("machine: " + ", ".join(f"{k} {v}" for k, v in env.items()))
     print(
-        f"| algorithm | parallel tasks | devices | env-steps/s (median of {args.repeats}) "
+        f"| task | algorithm | parallel tasks | devices | env-steps/s (median of {args.repeats}) "
         "| min .. max | first chunk incl. compile |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['algorithm']} | {r['parallel_tasks']} | {r['devices']} | "
+            f"| {r['task']} | {r['algorithm']} | {r['parallel_tasks']} | {r['devices']} | "
             f"{r['env_steps_per_s']:,.0f} | {r['min_env_steps_per_s']:,.0f} .. "
             f"{r['max_env_steps_per_s']:,.0f} | {r['first_chunk_s_incl_compile']:.1f} s |"
         )
