@@ -50,6 +50,14 @@ _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
         _duan2016_bandits,
         "RL^2 Table 1: k in {5,10,50} arms x n in {10,100,500} pulls",
     ),
+    "duan2016-mdps": (
+        _module_runner("duan2016_mdps"),
+        "RL^2 Table 2: random tabular MDPs, n in {10,25,50,75,100} episodes, vs PSRL/UCRL2/BEB",
+    ),
+    "duan2016-mazes": (
+        _module_runner("duan2016_mazes"),
+        "RL^2 Table 3: 2 episodes in unseen 5x5 mazes, successful-episode length falls",
+    ),
     "wang2016-independent": (
         _module_runner("wang2016_independent"),
         "Wang et al. 2016: 2 independent arms, 100 pulls, regret vs Gittins/Thompson/UCB1",
