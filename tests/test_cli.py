@@ -166,6 +166,9 @@ def test_list_names_everything(capsys):
         "bayes-optimal",
         "duan2016-bandits",
         "demo",
+        "ucrl2",
+        "maze/5x5",
+        "duan2016-mazes",
     ]:
         assert name in out
 

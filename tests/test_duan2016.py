@@ -87,9 +87,11 @@ def test_maze_run_writes_report_results_and_plots(tmp_path, tiny_config):
     assert len(saved["findings"]) == 3
 
 
-def test_mdp_cell_evaluates_both_priors_reports_and_caches(tmp_path, tiny_config):
+def test_mdp_cell_evaluates_both_priors_reports_and_caches(tmp_path, tiny_config, monkeypatch):
     from learn2rl.baselines import mdp
     from learn2rl.experiments import duan2016_mdps as mdps
+
+    monkeypatch.setattr(mdps, "FAMILY_PRIOR", ("greedy",))  # one family-prior column is enough
 
     config = tiny_config.replace(task=mdps.TASK, num_episodes=10, num_updates=2)
     outcome = mdps.run(

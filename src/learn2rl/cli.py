@@ -49,7 +49,10 @@ def list_command():
     for name in learners.list_learners():
         console.print(f"  {name:<28} {learners.describe(name)}")
     console.print("[bold]baselines[/bold]")
-    console.print("  " + ", ".join(baselines.list_baselines()))
+    from learn2rl.tasks.tabular_mdp import TabularMDP
+
+    console.print("  bandits: " + ", ".join(baselines.list_baselines()))
+    console.print("  tabular MDPs: " + ", ".join(baselines.list_baselines(TabularMDP())))
     console.print("[bold]experiments[/bold] (learn2rl reproduce NAME)")
     for name, description in list_experiments().items():
         console.print(f"  {name:<28} {description}")

@@ -259,9 +259,16 @@ def backward_induction(rewards: jax.Array, transitions: jax.Array, horizon: int)
 
     ``Q[h] = rewards + transitions . V[h + 1]``, ``V[h] = max_a Q[h]``, ``V[horizon] = 0``.
     """
+    return _induction(rewards, lambda values: transitions, horizon)
+
+
+def _induction(rewards: jax.Array, transitions_for, horizon: int) -> jax.Array:
+    """Backward induction where the transitions of each backup may depend on the values being
+    backed up (``transitions_for(values)`` -> [S, A, S]): fixed for a known model, re-chosen
+    optimistically for UCRL2."""
 
     def backup(values, _):
-        q = rewards + jnp.einsum("san,n->sa", transitions, values)
+        q = rewards + jnp.einsum("san,n->sa", transitions_for(values), values)
         return jnp.max(q, axis=-1), q
 
     values = jnp.zeros(rewards.shape[0], jnp.float32)
@@ -297,15 +304,9 @@ def extended_value_iteration(
 ) -> jax.Array:
     """Finite-horizon extended value iteration: Q[h, s, a] of the most optimistic transitions
     within the L1 ball of ``radius[s, a]`` around ``transitions[s, a]``, re-chosen at every h."""
-
-    def backup(values, _):
-        optimistic = optimistic_transitions(transitions, values, radius)
-        q = rewards + jnp.einsum("san,n->sa", optimistic, values)
-        return jnp.max(q, axis=-1), q
-
-    values = jnp.zeros(rewards.shape[0], jnp.float32)
-    _, q = jax.lax.scan(backup, values, None, length=horizon, reverse=True)
-    return q
+    return _induction(
+        rewards, lambda values: optimistic_transitions(transitions, values, radius), horizon
+    )
 
 
 def ucrl2_radii(
