@@ -52,6 +52,26 @@ def compare(
     return results
 
 
+def cached_cell(done_file: Path, config, num_test_tasks: int, protocol: str) -> dict | None:
+    """What a finished cell of a cached experiment stored in ``done_file`` (``cell.json``), if it
+    was computed with the same RL^2 config, number of test tasks and protocol; else ``None``."""
+    import json
+
+    if not done_file.exists():
+        return None
+    done = json.loads(done_file.read_text())
+    same = done["config"] == config.to_dict() and done["num_test_tasks"] == num_test_tasks
+    return done if same and done.get("protocol") == protocol else None
+
+
+def save_cell(done_file: Path, config, num_test_tasks: int, protocol: str, **stored) -> None:
+    """Store a finished cell for ``cached_cell``: the keys it checks plus ``stored``."""
+    import json
+
+    record = {"config": config.to_dict(), "protocol": protocol, "num_test_tasks": num_test_tasks}
+    done_file.write_text(json.dumps(record | stored, indent=2))
+
+
 def paired_difference(a: EvalResult, b: EvalResult) -> tuple[float, float]:
     """Mean and 95% CI of total reward a - b on the same tasks (far tighter than either alone)."""
     diff = a.total_rewards - b.total_rewards

@@ -18,7 +18,7 @@ import jax
 
 from learn2rl import baselines, checkpoint, runner
 from learn2rl.evaluation import evaluate
-from learn2rl.experiments.common import EVAL_SEED, compare
+from learn2rl.experiments.common import EVAL_SEED, cached_cell, compare, save_cell
 from learn2rl.learners.rl2 import Config
 from learn2rl.plots import plot_regret
 from learn2rl.report import machine_line, write_results_json
@@ -143,13 +143,11 @@ def _run_cell(
     config = rl2_config(num_pulls, num_arms, quick)
     cell_dir = out / f"n{num_pulls}-k{num_arms}"
     done_file = cell_dir / "cell.json"
-    if done_file.exists():
-        done = json.loads(done_file.read_text())
-        same = done["config"] == config.to_dict() and done["num_test_tasks"] == num_test_tasks
-        if same and done.get("protocol") == PROTOCOL:
-            if console is not None:
-                console.print(f"n={num_pulls}, k={num_arms}: done before, kept ({done_file})")
-            return done["rows"], done["entry"]
+    done = cached_cell(done_file, config, num_test_tasks, PROTOCOL)
+    if done is not None:
+        if console is not None:
+            console.print(f"n={num_pulls}, k={num_arms}: done before, kept ({done_file})")
+        return done["rows"], done["entry"]
     if console is not None:
         console.print(
             f"[bold]n={num_pulls}, k={num_arms}[/bold]: RL^2 {config.num_updates} "
@@ -190,18 +188,7 @@ def _run_cell(
         "ci95": {name: ours[name]["ci95"] for name in PAPER_COLUMNS},
         "paper": dict(zip(PAPER_COLUMNS, PAPER_TABLE1[(num_pulls, num_arms)], strict=True)),
     }
-    done_file.write_text(
-        json.dumps(
-            {
-                "config": config.to_dict(),
-                "protocol": PROTOCOL,
-                "num_test_tasks": num_test_tasks,
-                "rows": rows,
-                "entry": entry,
-            },
-            indent=2,
-        )
-    )
+    save_cell(done_file, config, num_test_tasks, PROTOCOL, rows=rows, entry=entry)
     return rows, entry
 
 

@@ -30,8 +30,15 @@ import numpy as np
 
 from learn2rl import baselines, checkpoint, runner
 from learn2rl.baselines import mdp
-from learn2rl.evaluation import EvalResult, ci95
-from learn2rl.experiments.common import compare, finding, findings_section
+from learn2rl.evaluation import ci95
+from learn2rl.experiments.common import (
+    cached_cell,
+    compare,
+    finding,
+    findings_section,
+    paired_difference,
+    save_cell,
+)
 from learn2rl.learners.rl2 import Config
 from learn2rl.logging import read_metrics
 from learn2rl.plots import plot_training
@@ -120,13 +127,11 @@ def _run_cell(out, num_episodes, config, num_test_tasks, progress, console) -> d
     """Train RL^2, tune and evaluate every column for one n (cached in ``nN/cell.json``)."""
     cell_dir = out / f"n{num_episodes}"
     done_file = cell_dir / "cell.json"
-    if done_file.exists():
-        done = json.loads(done_file.read_text())
-        same = done["config"] == config.to_dict() and done["num_test_tasks"] == num_test_tasks
-        if same and done.get("protocol") == PROTOCOL:
-            if console is not None:
-                console.print(f"n={num_episodes}: done before, kept ({done_file})")
-            return done["entry"]
+    done = cached_cell(done_file, config, num_test_tasks, PROTOCOL)
+    if done is not None:
+        if console is not None:
+            console.print(f"n={num_episodes}: done before, kept ({done_file})")
+        return done["entry"]
     if console is not None:
         console.print(
             f"[bold]n={num_episodes}[/bold]: RL^2 {config.num_updates} updates x "
@@ -162,26 +167,13 @@ def _run_cell(out, num_episodes, config, num_test_tasks, progress, console) -> d
         "ci95": {name: ci95(r.total_rewards) for name, r in by_name.items()},
         "paper": dict(zip(COLUMNS, PAPER_TABLE2[num_episodes], strict=True)),
         "optimal": float(optimum.mean()),
-        "rl2_minus": {name: _paired(by_name["rl2"], r) for name, r in by_name.items()},
+        "rl2_minus": {
+            name: list(paired_difference(by_name["rl2"], r)) for name, r in by_name.items()
+        },
         "rows": [dict(r.summary(), num_episodes=num_episodes) for r in results],
     }
-    done_file.write_text(
-        json.dumps(
-            {
-                "config": config.to_dict(),
-                "protocol": PROTOCOL,
-                "num_test_tasks": num_test_tasks,
-                "entry": entry,
-            },
-            indent=2,
-        )
-    )
+    save_cell(done_file, config, num_test_tasks, PROTOCOL, entry=entry)
     return entry
-
-
-def _paired(a: EvalResult, b: EvalResult) -> list[float]:
-    diff = a.total_rewards - b.total_rewards
-    return [float(diff.mean()), ci95(diff)]
 
 
 def best_baseline(entry: dict, names=None) -> str:
