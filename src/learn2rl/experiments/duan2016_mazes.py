@@ -27,12 +27,12 @@ import numpy as np
 from learn2rl import checkpoint, runner
 from learn2rl.evaluation import EvalResult, ci95, evaluate
 from learn2rl.experiments.common import EVAL_SEED, finding, findings_section, train_rl2
+from learn2rl.experiments.wang2016_navigation import random_walk
 from learn2rl.learners.rl2 import Config
 from learn2rl.logging import read_metrics
 from learn2rl.plots import plot_training
 from learn2rl.report import config_text, machine_line, write_results_json
 from learn2rl.tasks import maze
-from learn2rl.types import Agent
 
 NUM_EPISODES = 2  # episodes per trial, as in the paper
 # Duan et al. 2016, Table 3: (success ep 1, success ep 2, successful length ep 1, ep 2).
@@ -54,19 +54,6 @@ CONFIG = Config(
 )
 QUICK_CONFIG = CONFIG.replace(num_updates=800)
 MIN_SUCCESS = 0.9  # the success rate RL^2 must reach in each episode (paper: > 0.99 on 5x5)
-
-
-def random_agent(family: maze.Maze) -> Agent:
-    """Uniformly random actions: the scale of an agent that neither explores nor remembers."""
-    num_actions = family.num_actions
-
-    def init(key, params):
-        return ()
-
-    def act(key, state, obs):
-        return jax.random.randint(key, (), 0, num_actions), state
-
-    return Agent(name="random", init=init, act=act)
 
 
 def episode_summary(result: EvalResult, shortest: np.ndarray) -> dict[str, Any]:
@@ -193,7 +180,9 @@ def run(
             )
         ]
     )
-    agents = [learner.agent(state.params, name="rl2"), maze.oracle_agent(), random_agent(family)]
+    # Uniformly random actions: the scale of an agent that neither explores nor remembers.
+    walk = random_walk(family)._replace(name="random")
+    agents = [learner.agent(state.params, name="rl2"), maze.oracle_agent(), walk]
     key = jax.random.PRNGKey(EVAL_SEED)
     results, summaries = [], {}
     for agent in agents:

@@ -79,7 +79,9 @@ def _step_toward(family: OneGoalGridworld, cell: jax.Array, target: jax.Array) -
     return jnp.where(target_row != row, row_move, column_move).astype(jnp.int32)
 
 
-def random_walk(family: OneGoalGridworld) -> Agent:
+def random_walk(family) -> Agent:
+    """Uniformly random actions of any discrete family (no memory, no search)."""
+
     def init(key, task_params):
         return jnp.int32(0)
 
