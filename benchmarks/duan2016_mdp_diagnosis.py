@@ -42,7 +42,8 @@ from learn2rl import runner  # noqa: E402
 from learn2rl.baselines import mdp  # noqa: E402
 from learn2rl.baselines.bandits import argmax_random_ties  # noqa: E402
 from learn2rl.cli import _parse_overrides  # noqa: E402
-from learn2rl.evaluation import evaluate  # noqa: E402
+from learn2rl.evaluation import ci95  # noqa: E402
+from learn2rl.experiments.common import compare  # noqa: E402
 from learn2rl.experiments.duan2016_mdps import rl2_config  # noqa: E402
 from learn2rl.learners.rl2 import RL2, Config  # noqa: E402
 from learn2rl.report import machine_line  # noqa: E402
@@ -81,12 +82,10 @@ def without_states(agent: Agent) -> Agent:
 
 
 def score(agent: Agent, family, num_tasks: int) -> tuple[float, float]:
-    """Mean total reward over ``num_tasks`` held-out tasks, and its 95% half-width."""
-    result = evaluate(
-        agent, family, family.tasks(num_tasks, "test"), NUM_EPISODES, jax.random.PRNGKey(0)
-    )
-    totals = np.asarray(result.total_rewards, np.float64)
-    return float(totals.mean()), float(1.96 * totals.std(ddof=1) / np.sqrt(totals.size))
+    """Mean total reward on the first ``num_tasks`` held-out tasks with the experiments'
+    evaluation key (``common.compare``), and its 95% half-width."""
+    (result,) = compare([agent], family, NUM_EPISODES, num_tasks)
+    return float(np.mean(result.total_rewards)), ci95(result.total_rewards)
 
 
 def row(name: str, value: tuple[float, float], random: float | None, myopic: float | None):
