@@ -120,7 +120,8 @@ def by_states(
     for num_states in states:
         family = TabularMDP(num_states=num_states)
         random = score(mdp.random_agent(family, NUM_EPISODES), family, num_tasks)
-        myopic = score(myopic_agent(family, prior), family, num_tasks)
+        myopic_reference = myopic_agent(family, prior)
+        myopic = score(myopic_reference, family, num_tasks)
         tic = time.perf_counter()
         learner = RL2(config, family)
         state = learner.init()
@@ -130,7 +131,7 @@ def by_states(
         seconds = time.perf_counter() - tic
         agent = learner.agent(state.params)
         row(f"S={num_states}, random", random, None, None)
-        row(f"S={num_states}, {myopic_agent(family, prior).name}", myopic, random[0], myopic[0])
+        row(f"S={num_states}, {myopic_reference.name}", myopic, random[0], myopic[0])
         row(
             f"S={num_states}, RL^2 ({seconds:.0f} s)",
             score(agent, family, num_tasks),
