@@ -41,10 +41,10 @@ import numpy as np  # noqa: E402
 from learn2rl import runner  # noqa: E402
 from learn2rl.baselines import mdp  # noqa: E402
 from learn2rl.baselines.bandits import argmax_random_ties  # noqa: E402
-from learn2rl.cli import _parse_overrides  # noqa: E402
 from learn2rl.evaluation import ci95  # noqa: E402
 from learn2rl.experiments.common import compare  # noqa: E402
 from learn2rl.experiments.duan2016_mdps import rl2_config  # noqa: E402
+from learn2rl.learners.base import parse_overrides  # noqa: E402
 from learn2rl.learners.rl2 import RL2, Config  # noqa: E402
 from learn2rl.report import machine_line  # noqa: E402
 from learn2rl.tasks.tabular_mdp import TabularMDP  # noqa: E402
@@ -168,7 +168,7 @@ def main(argv=None) -> None:
     if args.checkpoint:
         check_checkpoint(args.checkpoint, args.tasks)
     if args.states:
-        overrides = _parse_overrides(Config, args.set)
+        overrides = parse_overrides(Config, args.set)
         by_states(args.states, args.updates, args.myopic_prior, args.tasks, overrides)
     print("\n" + machine_line())
 

@@ -2,17 +2,21 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
+import learn2rl
 from learn2rl import checkpoint
 from learn2rl.cli import main
+from learn2rl.errors import Learn2RLError
 from learn2rl.learners.rl2 import RL2
 from learn2rl.logging import read_metrics
 from learn2rl.runner import load_learner
@@ -57,6 +61,88 @@ def test_bad_input_gives_one_line_error_and_nonzero_exit(tmp_path, capsys, args,
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
     assert "Traceback" not in err
+
+
+def entry_point(*args, env=None, timeout=300):
+    """The installed ``learn2rl`` command, as a user runs it (not the Python function)."""
+    exe = shutil.which("learn2rl") or str(Path(sys.executable).with_name("learn2rl"))
+    return subprocess.run(
+        [exe, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--frobnicate"], "No such option: --frobnicate"),
+        (["train"], "Missing option '--out'"),
+        (["train", "--out", "x", "--updates", "many"], "'--updates'"),
+        (["trian"], "No such command 'trian'"),
+        (["train", "--out", "x", "--set"], "requires an argument"),
+        (["train", "--out", "x", "--set", "num_tasks=many"], "cannot read 'many' as int"),
+        (["train", "--out", "x", "--config", "nope.json"], "no such file"),
+    ],
+)
+def test_usage_errors_of_the_installed_command_are_one_line(args, message):
+    result = entry_point(*args)
+    assert result.returncode == 2, result.stderr
+    err = result.stderr.strip()
+    assert err.startswith("error: ") and message in err, err
+    assert "\n" not in err and "Traceback" not in result.stderr
+
+
+def test_version_and_train_help_list_the_config_fields():
+    result = entry_point("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"learn2rl {learn2rl.__version__}"
+    result = entry_point("train", "--help", env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    for field, doc in [
+        ("num_tasks (int, default 1024)", "Trials run in parallel per update"),
+        ("hidden_size (int, default 48)", "Recurrent units"),
+        ("learning_rate (float, default 0.002)", "Adam step size at the start"),
+    ]:
+        assert field in result.stdout and doc in result.stdout
+    maml = entry_point("train", "--learner", "maml", "--help", env={"COLUMNS": "200"})
+    assert "inner_steps (int" in maml.stdout and "hidden_size (int" not in maml.stdout
+
+
+def test_config_file_then_set_then_flags(tmp_path):
+    from learn2rl.learners.base import build_config
+    from learn2rl.learners.rl2 import Config
+
+    (tmp_path / "c.toml").write_text('hidden_size = 16\nnum_tasks = 32\ncell = "lstm"\n')
+    config = build_config(Config, None, tmp_path / "c.toml", ["num_tasks=64"], seed=3)
+    assert (config.hidden_size, config.num_tasks, config.cell, config.seed) == (16, 64, "lstm", 3)
+    # A run's own results.json / meta.json (a "config" table) re-runs its config.
+    (tmp_path / "r.json").write_text(json.dumps({"config": config.to_dict(), "results": []}))
+    assert build_config(Config, None, tmp_path / "r.json") == config
+    (tmp_path / "bad.json").write_text("{oops")
+    with pytest.raises(Learn2RLError, match="not valid JSON"):
+        build_config(Config, None, tmp_path / "bad.json")
+    (tmp_path / "unknown.json").write_text('{"colour": "blue"}')
+    with pytest.raises(Learn2RLError, match="unknown RL.2 config field.*colour"):
+        build_config(Config, None, tmp_path / "unknown.json")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("devices", ["3", "6"])
+def test_training_runs_on_a_device_count_that_does_not_divide_the_batch(tmp_path, devices):
+    """256 tasks on 6 (or 3) CPU devices: the learner uses 4 (or 2) and says so once."""
+    args = ["train", "--out", str(tmp_path / "run"), "--updates", "2", *TINY]
+    args += ["--set", "num_tasks=256"]
+    result = entry_point(*args, env={"LEARN2RL_CPU_DEVICES": devices})
+    assert result.returncode == 0, result.stderr
+    used = {"3": 2, "6": 4}[devices]
+    assert f"splits evenly over {used} of the {devices} devices" in result.stderr
+    ppo = ["train", "--out", str(tmp_path / "ppo"), "--updates", "2", *TINY]
+    ppo += ["--set", "algorithm=ppo", "--set", "num_tasks=12", "--set", "ppo_minibatches=4"]
+    result = entry_point(*ppo, env={"LEARN2RL_CPU_DEVICES": devices})
+    assert result.returncode == 0, result.stderr
 
 
 def test_evaluate_a_checkpoint_and_reject_an_unknown_baseline(tmp_path, capsys):

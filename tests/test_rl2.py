@@ -132,10 +132,15 @@ def test_resumed_training_ends_where_uninterrupted_training_ends(tiny_config, tm
         np.testing.assert_array_equal(a, b)
 
 
-def test_num_tasks_must_divide_over_devices(tiny_config):
-    devices = jax.devices()
-    with pytest.raises(Learn2RLError, match="divisible by the number of devices"):
-        RL2(tiny_config.replace(num_tasks=3), make(tiny_config.task), devices=devices * 2)
+def test_any_device_count_uses_the_largest_that_divides_the_batch(tiny_config, capsys):
+    devices = [jax.devices()[0]] * 6  # the rule only counts devices; six stands in for six cores
+    learner = RL2(tiny_config.replace(num_tasks=8), make(tiny_config.task), devices=devices)
+    assert len(learner.devices) == 4
+    assert "num_tasks (8) splits evenly over 4 of the 6 devices" in capsys.readouterr().err
+    # PPO splits each device's share again: 12 tasks, 4 minibatches, 2 devices -> 6 per device
+    # would not split into 4, so one device takes all 12.
+    ppo = tiny_config.replace(algorithm="ppo", num_tasks=12, ppo_minibatches=4)
+    assert len(RL2(ppo, make(ppo.task), devices=devices[:2]).devices) == 1
 
 
 # --- continuous actions (Gaussian head) ------------------------------------------------------

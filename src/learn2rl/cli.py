@@ -7,9 +7,7 @@ one-line
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-import typing
 from pathlib import Path
 from typing import Annotated  # noqa: UP035  (typer needs Optional on Python 3.10)
 
@@ -27,6 +25,44 @@ app = typer.Typer(
 OutOption = Annotated[
     Path, typer.Option("--out", help="Directory for everything the command writes.")
 ]
+SeedOption = Annotated[
+    int | None,  # noqa: UP007
+    typer.Option(help="Training seed (the same config and seed give the same numbers)."),
+]
+SetOption = Annotated[
+    list[str] | None,  # noqa: UP007
+    typer.Option(
+        "--set", help="Any config field, FIELD=VALUE (repeatable), e.g. --set num_tasks=512."
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,  # noqa: UP007
+    typer.Option(
+        "--config",
+        help="A JSON or TOML file of config fields (a run's results.json or checkpoint meta.json "
+        "works too).",
+    ),
+]
+
+
+def _version(value: bool):
+    if value:
+        from learn2rl import __version__
+
+        print(f"learn2rl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+):
+    """Meta-reinforcement learning in JAX."""
 
 
 def _console():
@@ -58,72 +94,30 @@ def list_command():
         console.print(f"  {name:<28} {description}")
 
 
-def _parse_overrides(config_cls, pairs: list[str]) -> dict:
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    hints = typing.get_type_hints(config_cls)
-    values = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise Learn2RLError(f"--set takes FIELD=VALUE, got {pair!r}")
-        name, raw = pair.split("=", 1)
-        name = name.strip().replace("-", "_")
-        if name not in fields:
-            raise Learn2RLError(f"unknown config field {name!r}; known: {', '.join(fields)}")
-        kind = hints[name]
-        optional = type(None) in typing.get_args(kind)
-        if optional:  # "X | None": "none" means None, anything else is read as X
-            kind = next(k for k in typing.get_args(kind) if k is not type(None))
-            if raw.strip().lower() == "none":
-                values[name] = None
-                continue
-        try:
-            if typing.get_origin(kind) is tuple:  # e.g. hidden_sizes=64,64
-                item = typing.get_args(kind)[0]
-                values[name] = tuple(item(part) for part in raw.split(",") if part.strip())
-                continue
-            if kind is bool:
-                if raw.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(raw)
-                values[name] = raw.lower() in ("true", "1")
-            elif kind is int:
-                values[name] = int(raw)
-            elif kind is float:
-                values[name] = float(raw)
-            else:
-                values[name] = raw
-        except ValueError:
-            what = getattr(kind, "__name__", str(kind))
-            raise Learn2RLError(f"--set {name}: cannot read {raw!r} as {what}") from None
-    return values
-
-
 @app.command()
 def train(
     out: OutOption,
     learner: Annotated[str, typer.Option(help="Learner id (learn2rl list).")] = "rl2",
     task: Annotated[str | None, typer.Option(help="Task family id.")] = None,  # noqa: UP007
     updates: Annotated[int | None, typer.Option(help="Number of updates.")] = None,  # noqa: UP007
-    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,  # noqa: UP007
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(  # noqa: UP007
-            "--set", help="Any config field, FIELD=VALUE (repeatable), e.g. --set num_tasks=512."
-        ),
-    ] = None,
+    seed: SeedOption = None,
+    set_: SetOption = None,
+    config: ConfigOption = None,
     resume: Annotated[bool, typer.Option(help="Continue the run saved in --out.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ):
-    """Meta-train a learner; writes checkpoint/, metrics.jsonl, tensorboard/ and training.png."""
+    """Meta-train a learner; writes checkpoint/, metrics.jsonl, tensorboard/ and training.png.
+
+    Settings: the learner's config defaults, then --config FILE, then --set FIELD=VALUE, then
+    --task / --updates / --seed. `learn2rl train --learner NAME --help` lists NAME's fields.
+    """
     from learn2rl import learners, runner, tasks
+    from learn2rl.learners.base import build_config
     from learn2rl.logging import read_metrics
     from learn2rl.plots import plot_training
 
     config_cls, _ = learners.get(learner)
-    values = _parse_overrides(config_cls, set_ or [])
-    for name, value in (("task", task), ("num_updates", updates), ("seed", seed)):
-        if value is not None:
-            values[name] = value
-    config = config_cls(**values)
+    config = build_config(config_cls, None, config, set_, task=task, num_updates=updates, seed=seed)
     tasks.make(config.task)  # an unknown task id fails here, before any compilation
     console = _console()
     _, state = runner.train(learner, config, out, resume=resume, progress=progress, console=console)
@@ -197,14 +191,24 @@ def demo(
         bool, typer.Option(help="A 30-second version (it does not reach the Bayes-optimal limit).")
     ] = False,
     num_test_tasks: Annotated[int, typer.Option(help="Held-out test tasks.")] = 10_000,
+    seed: SeedOption = None,
+    set_: SetOption = None,
+    config: ConfigOption = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted demo in --out.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ):
-    """The main job: RL^2 on 2-armed bandits (100 pulls) against every bandit baseline."""
+    """The main job: RL^2 on 2-armed bandits (100 pulls) against every bandit baseline.
+
+    --config / --set / --seed change the RL^2 config (`learn2rl train --help` lists its fields).
+    """
     from learn2rl.experiments import demo as demo_experiment
+    from learn2rl.learners.base import build_config
+    from learn2rl.learners.rl2 import Config
 
     if num_test_tasks <= 0:
         raise Learn2RLError(f"--num-test-tasks must be positive, got {num_test_tasks}")
+    base = demo_experiment.QUICK_CONFIG if quick else demo_experiment.DEMO_CONFIG
+    settings = build_config(Config, base, config, set_, seed=seed)
     console = _console()
     demo_experiment.run(
         out,
@@ -212,33 +216,59 @@ def demo(
         num_test_tasks=num_test_tasks,
         progress=progress,
         console=console,
+        config=settings,
         resume=resume,
     )
     console.print(f"wrote {out}/report.md, results.json, regret.png, training.png, checkpoint/")
 
 
+# click's exception base class, found through typer's public API: typer 0.26+ vendors its own
+# copy of click, older versions use the click package; BadParameter derives from it in both.
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def _explain_config(command, argv: list[str]) -> None:
+    """`learn2rl train [--learner NAME] --help`: put NAME's config fields in train's help."""
+    if not argv or argv[0] != "train" or not {"--help", "-h"} & set(argv):
+        return
+    from learn2rl import learners
+    from learn2rl.learners.base import config_help
+
+    name = "rl2"
+    for i, arg in enumerate(argv):
+        if arg == "--learner" and i + 1 < len(argv):
+            name = argv[i + 1]
+        elif arg.startswith("--learner="):
+            name = arg.split("=", 1)[1]
+    config_cls, _ = learners.get(name)
+    # Blank lines keep the fields apart in typer's help (it joins a paragraph's lines).
+    command.commands["train"].epilog = config_help(config_cls, name).replace("\n", "\n\n")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The ``learn2rl`` entry point; returns the exit status (2 for any usage error)."""
     from learn2rl.devices import use_cpu_cores
 
     use_cpu_cores()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=argv, standalone_mode=False)
+        command = typer.main.get_command(app)
+        _explain_config(command, argv)
+        code = command.main(args=argv, prog_name="learn2rl", standalone_mode=False)
     except Learn2RLError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except _USAGE_ERROR as err:  # unknown command or option, missing or malformed value
+        where = getattr(getattr(err, "ctx", None), "command_path", None) or "learn2rl"
+        message = " ".join(err.format_message().split())
+        print(f"error: {message} (see {where} --help)", file=sys.stderr)
+        return getattr(err, "exit_code", 2) or 2
     except typer.Exit as exit_:
         return exit_.exit_code
     except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)
         return 130
-    except Exception as err:  # click usage errors
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            return err.exit_code
-        raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

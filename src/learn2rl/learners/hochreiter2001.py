@@ -46,10 +46,10 @@ import numpy as np
 import optax
 from flax import linen as nn
 from flax import struct
-from jax.sharding import PartitionSpec
 
 from learn2rl import checkpoint
 from learn2rl.errors import Learn2RLError
+from learn2rl.learners.base import ShardedChunks
 from learn2rl.nets.recurrent import LSTMCell
 from learn2rl.tasks.base import split_range
 
@@ -222,13 +222,15 @@ class FunctionLearner:
         self.config = config
         self.functions = QuadraticFunctions(config.prior)
         self.network = FunctionLSTM(config.hidden_size)
-        self.devices = list(devices) if devices is not None else jax.devices()
-        if config.num_functions % len(self.devices):
-            raise Learn2RLError(
-                f"config.num_functions ({config.num_functions}) must be divisible by the number "
-                f"of devices ({len(self.devices)})"
-            )
-        self.mesh = jax.sharding.Mesh(np.array(self.devices), ("functions",))
+        self.chunks = ShardedChunks(
+            config.num_functions,
+            "functions",
+            devices,
+            what="num_functions",
+            cache=_COMPILED,
+            cache_key=(config, "chunk"),
+        )
+        self.devices, self.mesh = self.chunks.devices, self.chunks.mesh
         schedule = optax.linear_schedule(
             config.learning_rate, config.final_learning_rate, config.num_updates
         )
@@ -248,7 +250,7 @@ class FunctionLearner:
 
     def place(self, state: TrainState) -> TrainState:
         """Replicate a state over the devices (as ``train_chunk`` returns it)."""
-        return jax.device_put(state, jax.sharding.NamedSharding(self.mesh, PartitionSpec()))
+        return self.chunks.place(state)
 
     # --- one sequence -------------------------------------------------------------------------
     def predict(self, params, xs: jax.Array, ys: jax.Array) -> jax.Array:
@@ -344,21 +346,7 @@ class FunctionLearner:
 
     def train_chunk(self, state: TrainState, num_updates: int) -> tuple[TrainState, dict]:
         """``num_updates`` updates in one jit; returns per-update metrics (arrays)."""
-        key = (*self._cache_key, "chunk", num_updates)
-        if key not in _COMPILED:
-            fn = jax.shard_map(
-                partial(self._local_updates, num_updates=num_updates),
-                mesh=self.mesh,
-                in_specs=(PartitionSpec(), PartitionSpec("functions")),
-                out_specs=(PartitionSpec(), PartitionSpec()),
-                check_vma=False,
-            )
-            _COMPILED[key] = jax.jit(fn)
-        rows = jax.device_put(
-            jnp.arange(self.config.num_functions, dtype=jnp.int32),
-            jax.sharding.NamedSharding(self.mesh, PartitionSpec("functions")),
-        )
-        return _COMPILED[key](state, rows)
+        return self.chunks.run(self._local_updates, state, num_updates)
 
 
 # --- the loop between chunks ------------------------------------------------------------------

@@ -32,13 +32,12 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import struct
-from jax.sharding import NamedSharding, PartitionSpec
 
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners import policy_gradient as pg
+from learn2rl.learners.base import ShardedChunks
 from learn2rl.ops.losses import ppo_clip_objective
 from learn2rl.rollout import Episodes, no_context, rollout_episodes
 from learn2rl.tasks.base import TaskFamily
@@ -214,12 +213,8 @@ class MAML:
         self.optimizer = optax.chain(
             optax.clip_by_global_norm(config.max_grad_norm), optax.adam(schedule)
         )
-        devices = list(devices) if devices is not None else jax.devices()
-        # As many devices as divide the meta-batch evenly (all of them in the usual cases).
-        usable = max(d for d in range(1, len(devices) + 1) if config.num_tasks % d == 0)
-        self.devices = devices[:usable]
-        self.mesh = jax.sharding.Mesh(np.array(self.devices), ("tasks",))
-        self._chunk_fns: dict[int, Any] = {}
+        self.chunks = ShardedChunks(config.num_tasks, "tasks", devices)
+        self.devices, self.mesh = self.chunks.devices, self.chunks.mesh
 
     def make_policy(self) -> pg.GaussianPolicy:
         c = self.config
@@ -242,7 +237,7 @@ class MAML:
 
     def place(self, state: TrainState) -> TrainState:
         """Replicate a train state over the devices, as ``train_chunk`` returns it."""
-        return jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
+        return self.chunks.place(state)
 
     # --- hooks that MAESN overrides ---------------------------------------------------------
     def sample_tasks(self, key: jax.Array, slots: jax.Array):
@@ -388,27 +383,15 @@ class MAML:
 
     def train_chunk(self, state: TrainState, num_updates: int):
         """``num_updates`` meta-updates inside one jit; returns per-update metrics (arrays)."""
-        if num_updates not in self._chunk_fns:
+        return self.chunks.run(self._local_updates, state, num_updates)
 
-            def chunk(state, slots):
-                def one(state, _):
-                    return self.meta_update(state, slots, axis="tasks")
+    def _local_updates(self, state: TrainState, slots: jax.Array, *, num_updates: int):
+        """This device's share ``slots`` of the meta-batch, ``num_updates`` meta-updates."""
 
-                return jax.lax.scan(one, state, None, num_updates)
+        def one(state, _):
+            return self.meta_update(state, slots, axis="tasks")
 
-            fn = jax.shard_map(
-                chunk,
-                mesh=self.mesh,
-                in_specs=(PartitionSpec(), PartitionSpec("tasks")),
-                out_specs=(PartitionSpec(), PartitionSpec()),
-                check_vma=False,
-            )
-            self._chunk_fns[num_updates] = jax.jit(fn)
-        slots = jax.device_put(
-            jnp.arange(self.config.num_tasks, dtype=jnp.int32),
-            NamedSharding(self.mesh, PartitionSpec("tasks")),
-        )
-        return self._chunk_fns[num_updates](state, slots)
+        return jax.lax.scan(one, state, None, num_updates)
 
     # --- meta-test ----------------------------------------------------------------------------
     def test_step_size(

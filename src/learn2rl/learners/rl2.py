@@ -47,9 +47,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import struct
-from jax.sharding import PartitionSpec
 
 from learn2rl.errors import Learn2RLError
+from learn2rl.learners.base import ShardedChunks
 from learn2rl.nets.recurrent import RecurrentActorCritic
 from learn2rl.ops import gaussian
 from learn2rl.ops.losses import categorical_entropy, ppo_clip_objective
@@ -261,20 +261,16 @@ class RL2:
             obs_size=int(np.prod(family.observation_space().shape)) if config.previous_obs else 0,
         )
         self.action_dist = DiagonalGaussian if continuous else Categorical
-        self.devices = list(devices) if devices is not None else jax.devices()
-        if config.num_tasks % len(self.devices):
-            raise Learn2RLError(
-                f"config.num_tasks ({config.num_tasks}) must be divisible by the number of devices "
-                f"({len(self.devices)})"
-            )
-        self.mesh = jax.sharding.Mesh(np.array(self.devices), ("tasks",))
+        # PPO splits each device's share of the batch into minibatches again.
+        per_device = config.ppo_minibatches if config.algorithm == "ppo" else 1
+        self.chunks = ShardedChunks(config.num_tasks, "tasks", devices, per_device)
+        self.devices, self.mesh = self.chunks.devices, self.chunks.mesh
         schedule = optax.linear_schedule(
             config.learning_rate, config.final_learning_rate, config.num_updates
         )
         self.optimizer = optax.chain(
             optax.clip_by_global_norm(config.max_grad_norm), optax.adam(schedule)
         )
-        self._chunk_fns: dict[int, Any] = {}
 
     # --- setup ------------------------------------------------------------------------------
     def init(self, seed: int | None = None) -> TrainState:
@@ -291,8 +287,7 @@ class RL2:
     def place(self, state: TrainState) -> TrainState:
         """Replicate a train state over the devices (as ``train_chunk`` returns it), so that a fresh
         or restored state and a trained one hit the same compiled chunk."""
-        replicated = jax.sharding.NamedSharding(self.mesh, PartitionSpec())
-        return jax.device_put(state, replicated)
+        return self.chunks.place(state)
 
     def entropy_coef(self, update: jax.Array) -> jax.Array:
         c = self.config
@@ -492,21 +487,7 @@ class RL2:
 
     def train_chunk(self, state: TrainState, num_updates: int) -> tuple[TrainState, dict]:
         """``num_updates`` updates inside one jit; returns per-update metrics (arrays)."""
-        if num_updates not in self._chunk_fns:
-            spec = PartitionSpec("tasks")
-            fn = jax.shard_map(
-                partial(self._local_updates, num_updates=num_updates),
-                mesh=self.mesh,
-                in_specs=(PartitionSpec(), spec),
-                out_specs=(PartitionSpec(), PartitionSpec()),
-                check_vma=False,
-            )
-            self._chunk_fns[num_updates] = jax.jit(fn)
-        task_index = jax.device_put(
-            jnp.arange(self.config.num_tasks, dtype=jnp.int32),
-            jax.sharding.NamedSharding(self.mesh, PartitionSpec("tasks")),
-        )
-        return self._chunk_fns[num_updates](state, task_index)
+        return self.chunks.run(self._local_updates, state, num_updates)
 
     # --- the adapted agent -------------------------------------------------------------------
     def agent(self, params, greedy: bool = False, name: str = "rl2") -> Agent:

@@ -1,0 +1,227 @@
+"""What every learner shares: the device rule, the sharded training chunk, config input.
+
+A learner's batch (tasks for RL^2 and MAML, functions for Hochreiter 2001) is split over the local
+devices with ``jax.shard_map``. Any machine must be able to run any config, so the device count
+is not a constraint on the config: a learner uses the largest number of devices that divides its
+batch (and, where an update splits each device's share again, e.g. into PPO minibatches, leaves a
+whole number per device), and says so once when that is fewer than all of them. Every learner
+goes through ``ShardedChunks``, so the rule is the same everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from learn2rl.devices import tell_once
+from learn2rl.errors import Learn2RLError
+
+
+def usable_device_count(batch: int, available: int, per_device_multiple: int = 1) -> int:
+    """The largest ``d <= available`` with ``batch % d == 0`` and each device's share
+    ``batch // d`` a multiple of ``per_device_multiple``."""
+    if batch % per_device_multiple:
+        raise Learn2RLError(
+            f"a batch of {batch} cannot be split into parts of a multiple of {per_device_multiple}"
+        )
+    return max(
+        d
+        for d in range(1, max(available, 1) + 1)
+        if batch % d == 0 and (batch // d) % per_device_multiple == 0
+    )
+
+
+class ShardedChunks:
+    """Runs ``updates(state, local_indices, num_updates=n)`` as ``jit(shard_map(...))``.
+
+    ``batch`` items (indices ``0..batch-1``) are split over the devices along mesh axis ``axis``;
+    the train state goes in and comes out replicated, per-update metrics come out replicated (the
+    update function ``pmean``-s them over ``axis``). Compiled chunks are cached per chunk length,
+    in ``cache`` under ``cache_key`` when given (learners that rebuild themselves for the same
+    config can then share them). One instance serves one update function.
+    """
+
+    def __init__(
+        self,
+        batch: int,
+        axis: str,
+        devices: list | None = None,
+        per_device_multiple: int = 1,
+        what: str = "num_tasks",
+        cache: dict | None = None,
+        cache_key: Hashable = None,
+    ):
+        available = list(devices) if devices is not None else jax.devices()
+        count = usable_device_count(batch, len(available), per_device_multiple)
+        if count < len(available):
+            extra = (
+                f" with {per_device_multiple}-way minibatches on each"
+                if per_device_multiple > 1
+                else ""
+            )
+            tell_once(
+                f"{what} ({batch}) splits evenly over {count} of the {len(available)} devices"
+                f"{extra}; training uses {count} (a multiple of {len(available)} uses them all)"
+            )
+        self.devices = available[:count]
+        self.batch = batch
+        self.axis = axis
+        self.mesh = Mesh(np.array(self.devices), (axis,))
+        self._cache = {} if cache is None else cache
+        self._cache_key = (cache_key, tuple(self.devices))
+
+    def place(self, state: Any) -> Any:
+        """Replicate a state over the devices, as a chunk returns it, so that a fresh or restored
+        state and a trained one hit the same compiled chunk."""
+        return jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
+
+    def run(self, updates: Callable, state: Any, num_updates: int) -> tuple[Any, Any]:
+        key = (*self._cache_key, num_updates)
+        if key not in self._cache:
+            # check_vma=False: recurrent scans start from replicated carries that become
+            # per-device; the program is SPMD and correct, the flag only skips the type check.
+            fn = jax.shard_map(
+                lambda state, local: updates(state, local, num_updates=num_updates),
+                mesh=self.mesh,
+                in_specs=(PartitionSpec(), PartitionSpec(self.axis)),
+                out_specs=(PartitionSpec(), PartitionSpec()),
+                check_vma=False,
+            )
+            self._cache[key] = jax.jit(fn)
+        indices = jax.device_put(
+            jnp.arange(self.batch, dtype=jnp.int32),
+            NamedSharding(self.mesh, PartitionSpec(self.axis)),
+        )
+        return self._cache[key](state, indices)
+
+
+# --- configs from the command line and from files -------------------------------------------
+# Every learner's Config is a frozen dataclass whose fields carry docstrings. The command line sets
+# fields with ``--set FIELD=VALUE`` (values converted to the field's type by tyro) and whole
+# configs with ``--config FILE`` (JSON or TOML); ``learn2rl train --help`` lists the fields with
+# their types, defaults and docstrings (read by docstring_parser).
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldDoc:
+    name: str
+    type: str
+    default: Any
+    doc: str
+
+
+def config_fields(config_cls: type) -> list[FieldDoc]:
+    """The fields of a learner's config with their types, defaults and docstrings."""
+    import docstring_parser
+
+    docs = {
+        p.arg_name: p.description or ""
+        for p in docstring_parser.parse_from_object(config_cls).params
+    }
+    hints = typing.get_type_hints(config_cls)
+    out = []
+    for field in dataclasses.fields(config_cls):
+        kind = hints[field.name]
+        name = getattr(kind, "__name__", None) if typing.get_origin(kind) is None else None
+        default = field.default if field.default is not dataclasses.MISSING else None
+        doc = " ".join(docs.get(field.name, "").split())
+        out.append(FieldDoc(field.name, name or str(kind).replace("typing.", ""), default, doc))
+    return out
+
+
+def config_help(config_cls: type, learner: str) -> str:
+    """The ``--help`` listing of a config: one entry per field, ``name (type, default): doc``."""
+    lines = [f"Config fields of {learner} (--set FIELD=VALUE, or --config FILE):"]
+    for f in config_fields(config_cls):
+        lines.append(f"{f.name} ({f.type}, default {f.default!r}): {f.doc}")
+    return "\n".join(lines)
+
+
+def _convert(name: str, kind: Any, raw: str) -> Any:
+    """``raw`` read as a value of the field's type (``none`` for an optional field's None)."""
+    import contextlib
+    import io
+
+    import tyro
+
+    args = typing.get_args(kind)
+    if type(None) in args and raw.strip().lower() == "none":
+        return None
+    tokens = [raw]
+    if typing.get_origin(kind) is tuple:  # hidden_sizes=64,64
+        tokens = [part.strip() for part in raw.split(",") if part.strip()]
+    elif kind is bool or (type(None) in args and bool in args):
+        tokens = [
+            {"true": "True", "1": "True", "false": "False", "0": "False"}.get(raw.lower(), raw)
+        ]
+    try:
+        # tyro prints its own boxed message even with console_outputs=False; ours is one line.
+        with contextlib.redirect_stderr(io.StringIO()):
+            return tyro.cli(kind, args=tokens, console_outputs=False)
+    except SystemExit:
+        what = str(kind).replace("typing.", "") if typing.get_origin(kind) else kind.__name__
+        raise Learn2RLError(f"--set {name}: cannot read {raw!r} as {what}") from None
+
+
+def parse_overrides(config_cls: type, pairs: list[str]) -> dict[str, Any]:
+    """``["num_tasks=512", "cell=lstm"]`` as typed field values (one-line errors otherwise)."""
+    hints = typing.get_type_hints(config_cls)
+    values = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise Learn2RLError(f"--set takes FIELD=VALUE, got {pair!r}")
+        name, raw = pair.split("=", 1)
+        name = name.strip().replace("-", "_")
+        if name not in hints or name not in {f.name for f in dataclasses.fields(config_cls)}:
+            known = ", ".join(f.name for f in dataclasses.fields(config_cls))
+            raise Learn2RLError(f"unknown config field {name!r}; known: {known}")
+        values[name] = _convert(name, hints[name], raw.strip())
+    return values
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Config values from a JSON or TOML file: a flat table of fields, or a file with a
+    ``config`` table (a run's ``results.json`` or ``checkpoint/meta.json`` re-runs its config)."""
+    import json
+
+    import tomllib
+
+    path = Path(path)
+    if not path.is_file():
+        raise Learn2RLError(f"--config: no such file {path}")
+    text = path.read_text()
+    try:
+        values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as err:
+        kind = "TOML" if path.suffix == ".toml" else "JSON"
+        raise Learn2RLError(f"--config {path}: not valid {kind}: {err}") from None
+    if isinstance(values, dict) and isinstance(values.get("config"), dict):
+        values = values["config"]
+    if not isinstance(values, dict):
+        raise Learn2RLError(f"--config {path}: expected a table of config fields")
+    return values
+
+
+def build_config(
+    config_cls: type,
+    base: Any = None,
+    config_file: str | Path | None = None,
+    pairs: list[str] | None = None,
+    **fixed: Any,
+) -> Any:
+    """``base`` (default: the class defaults), then the file, then ``--set`` pairs, then the
+    non-None ``fixed`` values (explicit flags such as ``--seed``); validated by the config."""
+    values = (base if base is not None else config_cls()).to_dict()
+    if config_file is not None:
+        values.update(read_config_file(config_file))
+    values.update(parse_overrides(config_cls, pairs or []))
+    values.update({k: v for k, v in fixed.items() if v is not None})
+    return config_cls.from_dict(values)
