@@ -34,7 +34,7 @@ from learn2rl.tasks import make
 
 ADAPT_STEPS = 3  # the paper reports 0, 1, 2 and 3 gradient steps
 
-# Finn et al. 2017, appendix Tables 4 and 5 (PAPERS.md): return after 0/1/2/3 gradient steps.
+# Finn et al. 2017, appendix Tables 4 and 5 (arXiv 1703.03400): return after 0/1/2/3 gradient steps.
 PAPER = {
     "control/point-goal": {
         "MAML (paper)": [-40.41, -11.68, -3.33, -3.23],
@@ -340,7 +340,7 @@ def run_pointnav(
         target = paper[1] * 1.1
         findings += [
             finding(
-                "MAML after one gradient step (paper -11.68; the issue: within 10%)",
+                "MAML after one gradient step (paper -11.68; target: within 10%)",
                 f"{m[1]:.2f} ± {mc[1]:.2f}",
                 f">= {target:.2f} (-11.68 - 10%)",
                 m[1] >= target,

@@ -1,5 +1,5 @@
 """The two-step task (Daw et al. 2011, Neuron 69:1204) in the form Wang et al. 2016 used
-(arXiv 1611.05763, its two-step experiment; ../shared/PAPERS.md).
+(arXiv 1611.05763, its two-step experiment).
 
 Words. Daw's *two-step trial* is one pass through the task: a first-stage choice, a transition to a
 second-stage state, a second-stage action and its reward. learn2rl's *trial* (RL^2's) is a whole run
@@ -21,7 +21,7 @@ uniformly and, before each later two-step trial, swaps it with probability ``swa
 the resulting schedule ``good[0..num_trials-1]``. So every agent run on test task i faces the same
 reversals. ``swap_prob`` is 0.025 per two-step trial: our choice, the reversal rate used for the
 meta-RL two-step simulations of Wang et al. (the 2018 Nat. Neurosci. 21:860 version of the paper
-states 2.5% per trial; PAPERS.md only records that the good state swaps).
+states 2.5% per trial).
 
 Expected rewards (for pseudo-regret) are credited to the first-stage choice: at stage 1,
 ``expected_reward(a)`` is the expected reward of the two-step trial that ``a`` starts (0.7 for the
