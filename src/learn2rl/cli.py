@@ -104,6 +104,7 @@ def train(
     set_: SetOption = None,
     config: ConfigOption = None,
     resume: Annotated[bool, typer.Option(help="Continue the run saved in --out.")] = False,
+    keep: Annotated[int, typer.Option(help="How many of the newest checkpoints to keep.")] = 3,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ):
     """Meta-train a learner; writes checkpoint/, metrics.jsonl, tensorboard/ and training.png.
@@ -120,7 +121,11 @@ def train(
     config = build_config(config_cls, None, config, set_, task=task, num_updates=updates, seed=seed)
     tasks.make(config.task)  # an unknown task id fails here, before any compilation
     console = _console()
-    _, state = runner.train(learner, config, out, resume=resume, progress=progress, console=console)
+    if keep <= 0:
+        raise Learn2RLError(f"--keep must be positive, got {keep}")
+    _, state = runner.train(
+        learner, config, out, resume=resume, progress=progress, console=console, keep=keep
+    )
     plot_training(read_metrics(out / "metrics.jsonl"), out / "training.png")
     console.print(
         f"trained {int(state.update)} updates; checkpoint in {out / runner.CHECKPOINT_DIR}"
@@ -165,6 +170,12 @@ def evaluate(
         results,
         f"{meta['learner']} on {family.family_id}",
         f"Checkpoint {directory} (update {meta['update']}) on {num_tasks} held-out tasks.",
+        extra_json={
+            "learner": meta["learner"],
+            "config": meta["config"],
+            "checkpoint_update": meta["update"],
+            "training_provenance": meta.get("provenance"),
+        },
         console=console,
     )
     console.print(f"wrote {out / 'report.md'}, {out / 'results.json'}, {out / 'regret.png'}")

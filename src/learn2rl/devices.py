@@ -72,9 +72,10 @@ def describe_backend(used: int | None = None) -> str:
         )
     used = total if used is None else used
     kind = jax.devices()[0].device_kind
+    name = backend if kind.lower() == backend else f"{backend} ({kind})"
     if used == total:
-        return f"{backend} ({kind}), {total} device{'s' if total > 1 else ''}"
-    return f"{backend} ({kind}), {used} of {total} devices"
+        return f"{name}, {total} device{'s' if total > 1 else ''}"
+    return f"{name}, {used} of {total} devices"
 
 
 def _gpu_plugin_installed() -> bool:

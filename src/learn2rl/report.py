@@ -95,6 +95,11 @@ def rich_table(rows: Sequence[dict[str, Any]], title: str):
 def write_results_json(
     rows: Sequence[dict[str, Any]], path: str | Path, extra: dict[str, Any] | None = None
 ) -> Path:
+    """``{"results": rows, "environment": ..., "provenance": ..., **extra}``. ``provenance`` (the
+    learn2rl version and git revision, ``provenance.run_info``) says which code produced the
+    numbers; callers put the config that produced them in ``extra["config"]``."""
+    from learn2rl.provenance import run_info
+
     path = Path(path)
     payload = {
         "results": [
@@ -103,6 +108,7 @@ def write_results_json(
             for row in rows
         ],
         "environment": environment_info(),
+        "provenance": run_info(),
     }
     if extra:
         payload.update(extra)

@@ -1,13 +1,20 @@
-"""The Python loop around jitted training chunks: progress, logs, checkpoints, resume.
+"""The Python loop around jitted training chunks: progress, logs, checkpoints, resume, divergence.
 
 Nothing here runs inside ``jit``. Each chunk of ``updates_per_chunk`` updates is one compiled call;
-between chunks the loop writes metrics (JSONL + TensorBoard), saves a checkpoint and updates the
-progress bar. A run resumed from its checkpoint continues with the same chunk boundaries, so it ends
-with the same parameters and metrics as an uninterrupted run.
+between chunks the loop checks the chunk for NaN/inf, writes metrics (JSONL + TensorBoard), saves a
+checkpoint and updates the progress bar. A run resumed from its checkpoint continues with the same
+chunk boundaries, so it ends with the same parameters and metrics as an uninterrupted run.
+
+A run records what it is before it computes anything: the update-0 checkpoint (config, learn2rl
+version, git revision) is written before the first chunk, so even a run killed during its first
+chunk can be identified and resumed. A chunk that produces a non-finite metric or state is never
+logged or saved: training stops with a one-line error naming the first bad update, and the last
+good checkpoint stays the newest one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -16,9 +23,11 @@ import jax
 import numpy as np
 
 from learn2rl import checkpoint
+from learn2rl.devices import describe_backend
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners import get as get_learner
 from learn2rl.logging import RunLogger
+from learn2rl.provenance import run_info
 from learn2rl.tasks import make
 
 CHECKPOINT_DIR = "checkpoint"
@@ -31,15 +40,24 @@ def build(learner_name: str, config: Any):
 
 
 def checkpoint_meta(
-    learner_name: str, config: Any, update: int, train_seconds: float = 0.0
+    learner_name: str,
+    config: Any,
+    update: int,
+    train_seconds: float = 0.0,
+    provenance: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Checkpoint metadata. ``train_seconds``: wall-clock time in training chunks, summed over
-    resumes (not in metrics.jsonl, so a resumed run's log equals an uninterrupted run's)."""
+    resumes (not in metrics.jsonl, so a resumed run's log equals an uninterrupted run's).
+    ``provenance``: one ``{"from_update", "learn2rl_version", "git_revision"}`` per stretch of
+    training that ran different code (``provenance.run_info``); by default this process's."""
+    if provenance is None:
+        provenance = [{"from_update": update, **run_info()}]
     return {
         "learner": learner_name,
         "config": config.to_dict(),
         "update": update,
         "train_seconds": round(train_seconds, 3),
+        "provenance": provenance,
     }
 
 
@@ -69,14 +87,18 @@ def train(
     progress: bool = True,
     console=None,
     stop_at: int | None = None,
+    keep: int = checkpoint.DEFAULT_KEEP,
 ) -> tuple[Any, Any]:
     """Meta-train ``config`` into ``out``; returns ``(learner, final_train_state)``.
 
     ``stop_at`` ends the run early, after the chunk that reaches that update (as if it had been
-    killed there); ``resume=True`` continues it.
+    killed there); ``resume=True`` continues it. ``keep``: how many of the newest checkpoints stay
+    in ``out/checkpoint``. Raises ``Learn2RLError`` if training diverges (a NaN or inf in a metric
+    or in the train state); the newest checkpoint is then the last good one.
     """
     out = Path(out)
     ckpt_dir = out / CHECKPOINT_DIR
+    this_code = run_info()
     if resume and checkpoint.exists(ckpt_dir):
         learner, state, meta = load_learner(ckpt_dir, learner_name)
         if learner.config != config:
@@ -87,6 +109,7 @@ def train(
             )
         config = learner.config
         train_seconds = float(meta.get("train_seconds", 0.0))
+        provenance = _continue_provenance(meta.get("provenance"), int(state.update), this_code)
     elif resume:
         raise Learn2RLError(f"--resume: no checkpoint in {ckpt_dir}")
     else:
@@ -97,11 +120,20 @@ def train(
         learner = build(learner_name, config)
         state = learner.init()
         train_seconds = 0.0
+        provenance = [{"from_update": 0, **this_code}]
     start = int(state.update)
-    logger = RunLogger(out, resume_from_update=start if resume else None)
     steps_per_update = config.num_tasks * learner.trial.max_steps
-    bar = _Progress(config.num_updates, start, steps_per_update, progress, console)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        checkpoints = cleanup.enter_context(checkpoint.Checkpoints(ckpt_dir, keep))
+        logger = RunLogger(out, resume_from_update=start if resume else None)
+        cleanup.callback(logger.close)
+        if console is not None and start < config.num_updates:
+            console.print(f"training on {describe_backend(len(learner.devices))}")
+        bar = _Progress(config.num_updates, start, steps_per_update, progress, console)
+        cleanup.callback(bar.close)
+        if not resume:
+            meta = checkpoint_meta(learner_name, config, start, train_seconds, provenance)
+            checkpoints.save(state, meta)
         end = config.num_updates if stop_at is None else min(stop_at, config.num_updates)
         while int(state.update) < end:
             first = int(state.update)
@@ -114,6 +146,14 @@ def train(
             state, metrics = learner.train_chunk(state, size)
             metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
             seconds = time.perf_counter() - tic
+            host_state = jax.device_get(state)
+            problem = non_finite(first, metrics, host_state)
+            if problem is not None:
+                # `first` is the newest checkpoint: every chunk end and the start are saved.
+                raise Learn2RLError(
+                    f"training diverged {problem}; the last good checkpoint (update {first}) "
+                    f"is in {ckpt_dir}"
+                )
             train_seconds += seconds
             # Metrics first, checkpoint second: the checkpoint is the commit point. A run killed
             # between the two resumes from the previous checkpoint, and the logger cuts the
@@ -121,13 +161,61 @@ def train(
             logger.log_chunk(
                 first, metrics, extra={"env_steps": int(state.update) * steps_per_update}
             )
-            meta = checkpoint_meta(learner_name, config, int(state.update), train_seconds)
-            checkpoint.save(ckpt_dir, state, meta)
+            meta = checkpoint_meta(
+                learner_name, config, int(state.update), train_seconds, provenance
+            )
+            checkpoints.save(host_state, meta)
             bar.advance(size, seconds, float(metrics["trial_return"][-1]))
-    finally:
-        bar.close()
-        logger.close()
     return learner, state
+
+
+def non_finite(first_update: int, metrics: dict[str, Any], state: Any) -> str | None:
+    """Where a chunk that started after ``first_update`` first went non-finite, or ``None``.
+
+    ``metrics`` hold one row per update, so a bad metric is pinned to its update ("at update 37:
+    value_loss is nan"); the state is only seen at the chunk's end ("by update 40: ...").
+    """
+    first_bad: tuple[int, str] | None = None
+    for name, values in metrics.items():
+        values = np.asarray(values)
+        if not np.issubdtype(values.dtype, np.inexact) or values.ndim == 0:
+            continue
+        bad_rows = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        if bad_rows.any():
+            row = int(np.argmax(bad_rows))
+            if first_bad is None or row < first_bad[0]:
+                first_bad = (row, f"{name} is {_which_non_finite(values[row])}")
+    if first_bad is not None:
+        return f"at update {first_update + first_bad[0] + 1}: {first_bad[1]}"
+    leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+    for path, leaf in leaves:
+        leaf = np.asarray(leaf)
+        if np.issubdtype(leaf.dtype, np.inexact) and not np.isfinite(leaf).all():
+            end = first_update + len(next(iter(metrics.values()), []))
+            where = jax.tree_util.keystr(path)
+            return f"by update {end}: the train state's {where} is {_which_non_finite(leaf)}"
+    return None
+
+
+def _which_non_finite(values: np.ndarray) -> str:
+    values = np.asarray(values)
+    if np.isnan(values).any():
+        return "nan"
+    return "inf" if (values == np.inf).any() else "-inf"
+
+
+def _continue_provenance(
+    recorded: Any, update: int, this_code: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The provenance list of a resumed run: a new entry only if this process runs other code
+    than the stretch before it (a checkpoint from before provenance existed starts unknown)."""
+    history = list(recorded) if isinstance(recorded, list) else []
+    if not history:
+        history = [{"from_update": 0, "learn2rl_version": None, "git_revision": None}]
+    last = history[-1] if isinstance(history[-1], dict) else {}
+    if any(last.get(k) != v for k, v in this_code.items()):
+        history.append({"from_update": update, **this_code})
+    return history
 
 
 class _Progress:

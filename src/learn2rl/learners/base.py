@@ -191,7 +191,6 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     """Config values from a JSON or TOML file: a flat table of fields, or a file with a
     ``config`` table (a run's ``results.json`` or ``checkpoint/meta.json`` re-runs its config)."""
     import json
-
     import tomllib
 
     path = Path(path)
@@ -225,3 +224,84 @@ def build_config(
     values.update(parse_overrides(config_cls, pairs or []))
     values.update({k: v for k, v in fixed.items() if v is not None})
     return config_cls.from_dict(values)
+
+
+# --- config validation: one place for the checks every learner's Config makes --------------
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_positive_ints(config: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise Learn2RLError(f"config.{name} must be a positive integer, got {value!r}")
+
+
+def check_positive(config: Any, *names: str, optional: bool = False) -> None:
+    """Positive numbers (``None`` allowed too when ``optional``)."""
+    for name in names:
+        value = getattr(config, name)
+        if optional and value is None:
+            continue
+        if not _number(value) or not value > 0:
+            extra = " or None" if optional else ""
+            raise Learn2RLError(f"config.{name} must be a positive number{extra}, got {value!r}")
+
+
+def check_non_negative(config: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not _number(value) or value < 0:
+            raise Learn2RLError(f"config.{name} must be >= 0, got {value!r}")
+
+
+def check_unit_interval(config: Any, *names: str, optional: bool = False) -> None:
+    """Numbers in [0, 1] (discounts, GAE lambda); ``None`` allowed when ``optional``."""
+    for name in names:
+        value = getattr(config, name)
+        if optional and value is None:
+            continue
+        if not _number(value) or not 0.0 <= value <= 1.0:
+            raise Learn2RLError(f"config.{name} must lie in [0, 1], got {value!r}")
+
+
+def check_choice(config: Any, name: str, choices: typing.Iterable[str]) -> None:
+    choices = tuple(choices)
+    value = getattr(config, name)
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise Learn2RLError(f"config.{name} must be one of {allowed}, got {value!r}")
+
+
+def check_seed(config: Any) -> None:
+    if not isinstance(config.seed, int) or isinstance(config.seed, bool) or config.seed < 0:
+        raise Learn2RLError(f"config.seed must be a non-negative integer, got {config.seed!r}")
+
+
+class ConfigMixin:
+    """``replace`` / ``to_dict`` / ``from_dict`` for the learners' frozen dataclass configs.
+
+    ``to_dict`` gives JSON-ready values (tuples as lists); ``from_dict`` reads them back and
+    names unknown fields. ``learner`` (a class attribute) names the learner in that error.
+    """
+
+    learner: typing.ClassVar[str] = "learner"
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise Learn2RLError(
+                f"unknown {cls.learner} config field(s): {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

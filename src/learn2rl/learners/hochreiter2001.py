@@ -33,7 +33,6 @@ config and seed give the same parameters. ``train`` is the Python loop between c
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -49,7 +48,14 @@ from flax import struct
 
 from learn2rl import checkpoint
 from learn2rl.errors import Learn2RLError
-from learn2rl.learners.base import ShardedChunks
+from learn2rl.learners.base import (
+    ConfigMixin,
+    ShardedChunks,
+    check_choice,
+    check_positive,
+    check_positive_ints,
+    check_seed,
+)
 from learn2rl.nets.recurrent import LSTMCell
 from learn2rl.tasks.base import split_range
 
@@ -125,8 +131,10 @@ def network_inputs(xs: jax.Array, ys: jax.Array) -> jax.Array:
 
 # --- config -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Config:
+class Config(ConfigMixin):
     """Settings of the function-fitting LSTM. Defaults: the full ``hochreiter2001`` experiment."""
+
+    learner = LEARNER_NAME
 
     prior: Literal["uniform", "gaussian"] = "uniform"
     """Coefficient prior: ``uniform`` a_i ~ U[-1, 1] (the paper) or ``gaussian`` a_i ~ N(0, 1/3)."""
@@ -150,43 +158,12 @@ class Config:
     """Random seed; the same config, seed and device count give bit-identical parameters."""
 
     def __post_init__(self):
-        for name in [
-            "num_examples",
-            "hidden_size",
-            "num_functions",
-            "num_updates",
-            "updates_per_chunk",
-        ]:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise Learn2RLError(f"config.{name} must be a positive integer, got {value!r}")
-        for name in ["learning_rate", "final_learning_rate", "max_grad_norm"]:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise Learn2RLError(f"config.{name} must be a positive number, got {value!r}")
-        if self.prior not in PRIORS:
-            raise Learn2RLError(
-                f"config.prior must be one of {', '.join(PRIORS)}, got {self.prior!r}"
-            )
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise Learn2RLError(f"config.seed must be a non-negative integer, got {self.seed!r}")
-
-    def replace(self, **changes) -> Config:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Config:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise Learn2RLError(
-                f"unknown {LEARNER_NAME} config field(s): {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(known))}"
-            )
-        return cls(**values)
+        check_positive_ints(
+            self, "num_examples", "hidden_size", "num_functions", "num_updates", "updates_per_chunk"
+        )
+        check_positive(self, "learning_rate", "final_learning_rate", "max_grad_norm")
+        check_choice(self, "prior", PRIORS)
+        check_seed(self)
 
 
 # --- the network ------------------------------------------------------------------------------
