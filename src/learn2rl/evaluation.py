@@ -9,6 +9,10 @@ under the true task (Lai & Robbins; the quantity Wang et al. 2016 plot), which h
 than realized-reward regret. Summaries give the mean over tasks and seeds with a
 normal-approximation
 95% confidence interval (1.96 standard errors).
+
+Compilation. The jitted batch is keyed by the trial (task families compare by value) and by the
+agent's ``AgentKind`` where it has one; the agent's parameters are a traced argument, so
+evaluating many checkpoints of one learner compiles once per batch shape.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from learn2rl.errors import Learn2RLError
 from learn2rl.rollout import rollout_episodes
 from learn2rl.tasks.base import TaskFamily
 from learn2rl.trial import Trial
-from learn2rl.types import Agent, GradientAgent
+from learn2rl.types import Agent, AgentKind, GradientAgent
 
 
 @dataclass(frozen=True)
@@ -154,10 +158,38 @@ def run_gradient_trial(
     return flat(episodes.reward), regret, valid, flat(episodes.action), episode_index, seen
 
 
-@partial(jax.jit, static_argnums=(0, 1, 4))
-def _run_batch(agent, trial: Trial, keys: jax.Array, params: Any, record_obs: bool):
+@partial(jax.jit, static_argnums=(0, 1, 5))
+def _run_batch(
+    agent, trial: Trial, agent_params: Any, keys: jax.Array, params: Any, record_obs: bool
+):
+    # ``agent`` is an AgentKind (learned agents, rebuilt here around the traced ``agent_params``,
+    # so the cache entry serves every parameter set of that kind) or a parameter-free agent.
+    if isinstance(agent, AgentKind):
+        agent = agent(agent_params)
     run = run_gradient_trial if isinstance(agent, GradientAgent) else run_trial
     return jax.vmap(partial(run, agent, trial, record_obs=record_obs))(keys, params)
+
+
+def _static_part(agent: Agent | GradientAgent) -> tuple[Any, Any]:
+    """What ``_run_batch`` is compiled for, and the agent parameters it takes as an argument."""
+    if agent.kind is not None:
+        return agent.kind, agent.params
+    if agent.params is not None:
+        raise Learn2RLError(
+            f"agent {agent.name!r} carries params but no kind to rebuild it from them; "
+            "build it with AgentKind(key, build).bind(params)"
+        )
+    # The name is only a label for the result; leaving it out lets renamed copies of one agent
+    # share the compiled function.
+    return agent._replace(name=""), None
+
+
+def _device_of(tasks: Any, keys: jax.Array) -> Any:
+    """Where a batch runs: the device of the (first) task array, else that of the keys."""
+    first = jax.tree.leaves(tasks)[0]
+    if isinstance(first, jax.Array) and len(first.sharding.device_set) == 1:
+        return first.sharding
+    return keys.sharding
 
 
 def evaluate(
@@ -195,6 +227,7 @@ def evaluate(
     num_tasks = int(jax.tree.leaves(tasks)[0].shape[0])
     if num_seeds <= 0:
         raise Learn2RLError(f"num_seeds must be positive, got {num_seeds}")
+    static, agent_params = _static_part(agent)
     outputs = []
     for seed in range(num_seeds):
         seed_key = jax.random.fold_in(key, seed)
@@ -203,7 +236,13 @@ def evaluate(
             batch = jax.tree.map(lambda x, a=start, b=stop: x[a:b], tasks)
             # Task i gets key fold_in(seed_key, i) whatever the batch size.
             keys = jax.vmap(partial(jax.random.fold_in, seed_key))(jnp.arange(start, stop))
-            outputs.append(jax.device_get(_run_batch(agent, trial, keys, batch, record_obs)))
+            # Trained parameters come replicated over the training mesh (or as numpy from a
+            # checkpoint); on the batch's one device the trial runs where it ran when the
+            # parameters were compile-time constants, and every source hits one compiled entry.
+            agent_params = jax.device_put(agent_params, _device_of(batch, keys))
+            outputs.append(
+                jax.device_get(_run_batch(static, trial, agent_params, keys, batch, record_obs))
+            )
     rewards, regrets, valid, actions, episodes = (
         np.concatenate([o[i] for o in outputs]) for i in range(5)
     )

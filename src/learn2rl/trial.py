@@ -45,6 +45,19 @@ class Trial:
         self.num_episodes = num_episodes
         self.max_steps = num_episodes * family.episode_length
 
+    # By value, because a Trial is a static argument of jitted evaluation: equal trials (equal
+    # families, same episode count) must find the function compiled for the first one.
+    def _key(self) -> tuple:
+        return (type(self), self.family, self.num_episodes)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Trial):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
     def observe(self, state: TrialState) -> TrialObs:
         return TrialObs(
             obs=state.env_obs,

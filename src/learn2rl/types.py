@@ -2,12 +2,15 @@
 
 Every adaptive agent, learned (RL^2) or classical (Thompson sampling, UCB1, Bayes-optimal ...), is a
 pair of pure functions, so that one evaluation function can run any of them under ``jax.jit`` and
-``jax.vmap`` over tasks.
+``jax.vmap`` over tasks. A learned agent also carries its parameters and an ``AgentKind`` that
+rebuilds its functions from them, so that evaluation can pass the parameters to ``jit`` as
+arguments and compile once per kind of agent, not once per checkpoint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import jax
@@ -47,6 +50,10 @@ class Agent(NamedTuple):
     JAX functions of unbatched inputs: evaluation vmaps them over tasks. ``horizon``, when set, is
     the longest trial (in steps) the agent was built for; evaluation refuses longer trials, since
     table-based agents (Gittins, Bayes-optimal) cannot notice inside ``jit`` that they ran out.
+
+    Learned agents also set ``params`` (a pytree of arrays) and ``kind`` (an ``AgentKind`` with
+    ``kind(params)`` equal to this agent up to these two fields); see ``AgentKind.bind``. Agents
+    without ``kind`` are compiled per object (per ``init`` / ``act`` functions).
     """
 
     name: str
@@ -54,6 +61,8 @@ class Agent(NamedTuple):
     act: Callable[[PRNGKey, AgentState, TrialObs], tuple[jax.Array, AgentState]]
     privileged: bool = False
     horizon: int | None = None
+    params: Any = None
+    kind: AgentKind | None = None
 
 
 class GradientAgent(NamedTuple):
@@ -77,3 +86,30 @@ class GradientAgent(NamedTuple):
     act: Callable[[PRNGKey, AgentState, jax.Array, jax.Array], jax.Array]
     adapt: Callable[[PRNGKey, AgentState, Any], AgentState]
     episodes_per_adapt: int
+    params: Any = None  # as for ``Agent``
+    kind: AgentKind | None = None
+
+
+@dataclass(frozen=True)
+class AgentKind:
+    """A learned agent apart from its parameters: ``kind(params)`` builds its functions.
+
+    Evaluation jits over kinds rather than agents: it passes ``params`` as a traced argument and
+    calls ``kind(params)`` inside ``jit``, so ten checkpoints of one learner compile once. The jit
+    cache looks kinds up by ``key`` alone (``build`` takes no part in equality or hashing, since
+    learners rebuild their closures on every call), so ``key`` must be a hashable value that fixes
+    everything ``build`` computes besides reading ``params``: the network definition, greedy or
+    sampled actions, step sizes. Two kinds with equal keys are assumed interchangeable; whichever
+    was traced first serves both.
+    """
+
+    key: Hashable
+    build: Callable[[Any], Agent | GradientAgent] = field(compare=False, repr=False)
+
+    def __call__(self, params: Any) -> Agent | GradientAgent:
+        return self.build(params)
+
+    def bind(self, params: Any) -> Agent | GradientAgent:
+        """The agent for ``params``: its functions work when called directly (built from the
+        concrete ``params``), and it carries ``params`` and this kind for ``evaluate``."""
+        return self.build(params)._replace(params=params, kind=self)

@@ -12,7 +12,7 @@ One meta-update:
     4. outer loop: ``ppo_epochs`` Adam steps on the clipped PPO surrogate of the post-update
        episodes, as a function of ``theta`` *through* the inner update (second order), or with the
        inner gradient treated as a constant (``first_order=True``, FOMAML). Finn et al. used TRPO
-       here; PPO is the "PPO or TRPO" the issue allows and what ProMP (Rothfuss et al. 2018) used.
+       here; PPO is the "PPO or TRPO" the project allows and what ProMP (Rothfuss et al. 2018) used.
 ``adapt`` at meta-test time is the same inner step, run by ``evaluate`` through a
 ``GradientAgent``: batches of ``episodes_per_step`` episodes with an update after each.
 
@@ -42,7 +42,7 @@ from learn2rl.ops.losses import ppo_clip_objective
 from learn2rl.rollout import Episodes, no_context, rollout_episodes
 from learn2rl.tasks.base import TaskFamily
 from learn2rl.trial import Trial
-from learn2rl.types import GradientAgent
+from learn2rl.types import AgentKind, GradientAgent
 
 
 def check_config(config, positive_ints=(), positive=(), unit=(), non_negative=()):
@@ -429,11 +429,17 @@ class MAML:
             adapted = pg.inner_update(self.log_prob, task_params, episodes, adv, alpha, True)
             return adapted, step + 1
 
-        return GradientAgent(
-            name=name or self.name,
-            init=lambda key: (self.test_params(params), jnp.int32(0)),
-            begin_episode=lambda key, state: self.begin_fn(state[0])(key),
-            act=lambda key, state, context, obs: self.act_fn(state[0])(key, context, obs),
-            adapt=adapt,
-            episodes_per_adapt=self.config.episodes_per_step,
-        )
+        def build(params):
+            return GradientAgent(
+                name=name or self.name,
+                init=lambda key: (self.test_params(params), jnp.int32(0)),
+                begin_episode=lambda key, state: self.begin_fn(state[0])(key),
+                act=lambda key, state, context, obs: self.act_fn(state[0])(key, context, obs),
+                adapt=adapt,
+                episodes_per_adapt=self.config.episodes_per_step,
+            )
+
+        # The hooks read only the class, the family and the config; the seed merely chose the
+        # initial parameters, so runs that differ in it share one compiled evaluation.
+        key = (type(self), self.family, self.config.replace(seed=0), step_size, step_decay)
+        return AgentKind(key, build).bind(params)

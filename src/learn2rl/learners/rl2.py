@@ -56,7 +56,7 @@ from learn2rl.ops.losses import categorical_entropy, ppo_clip_objective
 from learn2rl.ops.returns import generalized_advantage_estimation
 from learn2rl.tasks.base import TaskFamily
 from learn2rl.trial import Trial
-from learn2rl.types import Agent, TrialObs
+from learn2rl.types import Agent, AgentKind, TrialObs
 
 
 @dataclass(frozen=True)
@@ -497,12 +497,17 @@ class RL2:
         """
         network, action_dist = self.network, self.action_dist
 
-        def init(key, task_params):
-            return network.initial_state()
+        def build(params):
+            def init(key, task_params):
+                return network.initial_state()
 
-        def act(key, hidden, obs):
-            hidden, policy, _ = network.apply(params, hidden, obs)
-            action = action_dist.mode(policy) if greedy else action_dist.sample(key, policy)
-            return action, hidden
+            def act(key, hidden, obs):
+                hidden, policy, _ = network.apply(params, hidden, obs)
+                action = action_dist.mode(policy) if greedy else action_dist.sample(key, policy)
+                return action, hidden
 
-        return Agent(name=name, init=init, act=act)
+            return Agent(name=name, init=init, act=act)
+
+        # The functions depend on nothing else (the network module compares by its fields), so
+        # every checkpoint of every learner with this network shares one compiled evaluation.
+        return AgentKind(("rl2", network, action_dist, greedy), build).bind(params)

@@ -16,10 +16,16 @@ two possible tasks) the same parameter values necessarily occur in both splits.
 
 from __future__ import annotations
 
+import enum
+import hashlib
+import inspect
+import types
+from pathlib import PurePath
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from gymnax.environments import environment
 
 from learn2rl.errors import Learn2RLError
@@ -39,13 +45,109 @@ def split_range(split: str) -> tuple[int, int]:
     return SPLITS[split]
 
 
+class _ByIdentity:
+    """An attribute value we cannot compare by content: equal only to the very same object."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ByIdentity) and other.value is self.value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+
+_SKIP = object()  # marks an attribute that takes no part in a family's equality
+_PLAIN = (type(None), bool, int, float, complex, str, bytes, PurePath, enum.Enum)
+_BY_OBJECT = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+
+
+def _array_key(array: Any) -> tuple:
+    data = np.ascontiguousarray(jax.device_get(array))
+    digest = hashlib.blake2b(data.tobytes(), digest_size=16).digest()
+    return ("array", data.dtype.str, data.shape, digest)
+
+
+def _value_key(owner: TaskFamily, value: Any, digests: dict, seen: dict) -> Any:
+    """``value`` as something hashable that is equal exactly when the values are."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, (tuple, list, set, frozenset)):
+        items = [_value_key(owner, v, digests, seen) for v in value]
+        if isinstance(value, (set, frozenset)):
+            return (type(value).__name__, frozenset(items))
+        return (type(value).__name__, tuple(items))
+    if isinstance(value, dict):
+        return (
+            "dict",
+            frozenset(
+                (_value_key(owner, k, digests, seen), _value_key(owner, v, digests, seen))
+                for k, v in value.items()
+            ),
+        )
+    if isinstance(value, (np.ndarray, np.generic, jax.Array)):
+        # Hashing the bytes of a large array (maze layouts) on every jit call would cost more than
+        # the lookup saves; arrays that cannot change keep their digest while they stay attached.
+        immutable = isinstance(value, (jax.Array, np.generic)) or not value.flags.writeable
+        cached = digests.get(id(value))
+        if immutable and cached is not None and cached[0] is value:
+            key = cached[1]
+        else:
+            key = _array_key(value)
+        if immutable:
+            seen[id(value)] = (value, key)
+        return key
+    # A method of the family itself, or a jit of one, is derived from the other attributes.
+    target = getattr(value, "__wrapped__", value)
+    if inspect.ismethod(target) and target.__self__ is owner:
+        return _SKIP
+    if isinstance(value, _BY_OBJECT):
+        return value
+    return _ByIdentity(value)
+
+
 class TaskFamily(environment.Environment):
     """Base class: subclasses implement ``sample_params``, ``reset_env``, ``step_env``.
 
     Subclasses must set ``num_actions`` and ``episode_length`` (the maximum number of steps of one
     episode) as static attributes, and may implement ``expected_reward`` / ``best_expected_reward``
     to make regret computable.
+
+    Families compare and hash by value: same class and equal instance attributes (arrays by
+    content, methods of the family ignored, objects of unknown kind by identity). Jitted code takes
+    a family as a static argument, so two ``make(id)`` results then share compiled functions.
+    Attributes named in ``_derived_attributes`` (e.g. a simulator model built from a class-level
+    file) are left out of the comparison; they must follow from the compared ones.
     """
+
+    _derived_attributes: tuple[str, ...] = ()
+    _DIGESTS = "_array_digests"  # instance attribute caching array digests; not compared
+
+    def _value(self) -> tuple:
+        # Recomputed on every call rather than cached, so a family changed after construction
+        # stops matching functions compiled for its old attribute values.
+        digests = self.__dict__.get(self._DIGESTS, {})
+        seen: dict = {}
+        items = []
+        for name, value in sorted(vars(self).items()):
+            if name == self._DIGESTS or name in self._derived_attributes:
+                continue
+            key = _value_key(self, value, digests, seen)
+            if key is not _SKIP:
+                items.append((name, key))
+        self.__dict__[self._DIGESTS] = seen
+        return (type(self), tuple(items))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TaskFamily):
+            return NotImplemented
+        return self is other or (type(self) is type(other) and self._value() == other._value())
+
+    def __hash__(self) -> int:
+        return hash(self._value())
 
     family_id: str = "task-family"
     episode_length: int = 1

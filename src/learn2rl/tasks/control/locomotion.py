@@ -113,6 +113,8 @@ class Locomotion(ControlFamily):
     observe_from: int = 1  # qpos entries before this one (root x, or x and y) are not observed
     height_band: tuple[float, float] | None = None  # terminate when root z leaves it
     free_root: bool = False  # the root is a free joint (quaternion at qpos[3:7])
+    # Built from ``model_file`` alone, so equal families have equal models (see TaskFamily).
+    _derived_attributes = ("mj_model", "mjx_model", "_data0")
 
     def __init__(
         self,
