@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from learn2rl import baselines
-from learn2rl.baselines import bandits
+from learn2rl.baselines import bandits, bayes_optimal, gittins
 from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import evaluate, run_trial
 from learn2rl.tasks import BanditParams, BernoulliBandit, DependentBandit, GaussianBandit
@@ -41,8 +41,8 @@ def test_bayes_optimal_value_matches_memoized_recursion(num_arms, horizons):
 def test_multiset_dp_agrees_with_two_arm_dp():
     # the k-arm DP (used for k != 2) run on 2 arms must agree with the dedicated 2-arm DP
     for horizon in (3, 9, 15):
-        assert bandits._multiset_dp(2, horizon).value == pytest.approx(
-            bandits._two_arm_dp(horizon)[0], abs=1e-9
+        assert bayes_optimal._multiset_dp(2, horizon).value == pytest.approx(
+            bayes_optimal._two_arm_dp(horizon)[0], abs=1e-9
         )
 
 
@@ -57,8 +57,8 @@ def test_gittins_index_matches_bisection_reference(state):
 
 
 def test_gittins_table_matches_single_state_computation():
-    table = bandits._gittins_table(8, 0.8)
-    successes, failures = bandits._states_up_to(7)
+    table = gittins._gittins_table(8, 0.8)
+    successes, failures = gittins._states_up_to(7)
     for s, f, value in zip(successes[::3], failures[::3], table[::3], strict=True):
         assert value == pytest.approx(baselines.gittins_index(int(s), int(f), 0.8), abs=1e-8)
 
@@ -67,9 +67,9 @@ def test_gittins_table_matches_single_state_computation():
 def test_finite_horizon_gittins_matches_reference(state):
     expected = ref.finite_horizon_gittins_reference(*state)
     assert baselines.finite_horizon_gittins_index(*state) == pytest.approx(expected, abs=1e-8)
-    table = bandits._finite_horizon_gittins_table(20)
+    table = gittins._finite_horizon_gittins_table(20)
     s, f, remaining = state
-    assert table[remaining, bandits.state_id(s, f)] == pytest.approx(expected, abs=1e-8)
+    assert table[remaining, gittins.state_id(s, f)] == pytest.approx(expected, abs=1e-8)
 
 
 def test_bayes_optimal_method_switches():
@@ -129,7 +129,7 @@ def test_greedy_and_thompson_posteriors_match_reference():
 
 
 def test_budget_grid_holds_exact_finite_horizon_gittins_indices():
-    grid = bandits.fh_gittins_budget_grid(40)
+    grid = gittins.fh_gittins_budget_grid(40)
     for row, column in ((0, 5), (3, 20), (17, 2), (20, 18)):
         pulls, remaining = int(grid.pulls_plus_two[row]) - 2, int(grid.remaining[column])
         s, f = pulls // 2, pulls - pulls // 2
@@ -141,8 +141,8 @@ def test_budget_grid_holds_exact_finite_horizon_gittins_indices():
 
 @pytest.mark.parametrize("horizon", [40, 300])
 def test_approximate_fh_gittins_indices_match_reference(horizon):
-    grid = bandits.fh_gittins_budget_grid(horizon)
-    fast = bandits.approximate_fh_gittins_indices(_counts(PULLS, SUMS), horizon, grid)
+    grid = gittins.fh_gittins_budget_grid(horizon)
+    fast = gittins.approximate_fh_gittins_indices(_counts(PULLS, SUMS), horizon, grid)
     slow = ref.approximate_fh_gittins_reference(PULLS, SUMS, horizon, grid)
     np.testing.assert_allclose(fast, slow, atol=2e-6)
 
@@ -311,6 +311,7 @@ def test_unknown_name_lists_known_names():
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_evaluated_totals_on_two_arm_hundred_pull_bandits():
     """2000 test tasks of the 2-arm, 100-pull Bernoulli bandit.
 

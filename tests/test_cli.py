@@ -94,6 +94,7 @@ def test_usage_errors_of_the_installed_command_are_one_line(args, message):
     assert "\n" not in err and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_version_and_train_help_list_the_config_fields():
     result = entry_point("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"learn2rl {learn2rl.__version__}"
@@ -144,6 +145,7 @@ def test_training_runs_on_a_device_count_that_does_not_divide_the_batch(tmp_path
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_a_checkpoint_and_reject_an_unknown_baseline(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "run"), "--updates", "2", *TINY]) == 0
     out = tmp_path / "eval"
@@ -182,6 +184,7 @@ def test_evaluate_a_checkpoint_and_reject_an_unknown_baseline(tmp_path, capsys):
     assert "unknown baseline" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_and_evaluate_a_gradient_learner_on_a_control_family(tmp_path):
     run = tmp_path / "maml"
     args = ["train", "--learner", "maml", "--task", "control/point-goal", "--out", str(run)]
@@ -195,7 +198,7 @@ def test_train_and_evaluate_a_gradient_learner_on_a_control_family(tmp_path):
     assert main(["evaluate", "--checkpoint", str(run), "--out", str(out), "--num-tasks", "3"]) == 0
     rows = json.loads((out / "results.json").read_text())["results"]
     # Beside the learner, the baselines of point navigation (baselines.applicable).
-    assert [row["agent"] for row in rows] == ["maml", "random", "oracle"]
+    assert sorted(row["agent"] for row in rows) == ["maml", "oracle", "random"]
     assert all(np.isfinite(row["mean_total_reward"]) for row in rows)
 
 
@@ -225,6 +228,7 @@ def test_list_names_everything(capsys):
         assert name in out
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_parameters_and_metrics(tmp_path):
     """Kill -9 a real training process mid-run, --resume it, compare with an uninterrupted run."""
     args = ["train", "--updates", "40", *TINY]

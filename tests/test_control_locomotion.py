@@ -96,6 +96,7 @@ def run_against_reference(c: Compiled, num_steps: int, atol: float):
 
 
 # --- (1) reference: C MuJoCo, transition by transition --------------------------------------
+@pytest.mark.slow
 def test_cheetah_dynamics_matches_c_mujoco_with_per_task_physics(dynamics):
     params = dynamics.params
     # The two tasks really have different physics, and both differ from the nominal model.
@@ -104,6 +105,7 @@ def test_cheetah_dynamics_matches_c_mujoco_with_per_task_physics(dynamics):
     run_against_reference(dynamics, num_steps=6, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_ant_dir_matches_c_mujoco(ant):
     np.testing.assert_array_equal(np.asarray(ant.params.mass_scale), 1.0)
     run_against_reference(ant, num_steps=6, atol=5e-2)
@@ -200,6 +202,7 @@ def test_reset_noise_is_small_uniform_and_keyed(ant):
     np.testing.assert_array_equal(again.qpos, states.qpos[0])
 
 
+@pytest.mark.slow
 def test_ant_terminates_when_the_torso_falls(ant):
     # Task 0 lies on its back on the floor (torso centre at 0.20 m); task 1 is thrown up to 1.5 m.
     qpos = ant.state.qpos.at[0, 2:7].set(jnp.array([0.2, 0.0, 1.0, 0.0, 0.0]))
@@ -215,6 +218,7 @@ def test_ant_terminates_when_the_torso_falls(ant):
     assert np.all(np.asarray(terminated))
 
 
+@pytest.mark.slow
 def test_trial_under_vmap_over_tasks_resets_after_the_horizon():
     family = make("control/cheetah-vel", episode_length=3)
     trial = Trial(family, num_episodes=2)

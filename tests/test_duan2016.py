@@ -71,6 +71,7 @@ def test_maze_findings_pass_and_fail_on_their_criteria():
     assert [f["passed"] for f in bad] == [False, False, False]
 
 
+@pytest.mark.slow
 def test_maze_run_writes_report_results_and_plots(tmp_path, tiny_config):
     config = tiny_config.replace(task="maze/5x5", num_episodes=2, num_updates=2)
     outcome = mazes.run(tmp_path, progress=False, config=config, num_test_tasks=16)
@@ -87,6 +88,7 @@ def test_maze_run_writes_report_results_and_plots(tmp_path, tiny_config):
     assert len(saved["findings"]) == 3
 
 
+@pytest.mark.slow
 def test_mdp_cell_evaluates_both_priors_reports_and_caches(tmp_path, tiny_config, monkeypatch):
     from learn2rl.baselines import mdp
     from learn2rl.experiments import duan2016_mdps as mdps

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from learn2rl.experiments import demo, duan2016
 
 
+@pytest.mark.slow
 def test_demo_writes_table_plot_report_and_checkpoint(tmp_path, tiny_config):
     config = tiny_config.replace(num_episodes=100)
     rows = demo.run(tmp_path, num_test_tasks=64, progress=False, config=config)
@@ -41,6 +44,7 @@ def test_demo_writes_table_plot_report_and_checkpoint(tmp_path, tiny_config):
     assert again == rows
 
 
+@pytest.mark.slow
 def test_duan2016_cell_tunes_baselines_and_caches(tmp_path, tiny_config, monkeypatch):
     monkeypatch.setattr(duan2016, "TUNING_GRID", [0.0, 1.0])
     monkeypatch.setattr(duan2016, "TUNING_TASKS", 32)
@@ -62,3 +66,16 @@ def test_duan2016_cell_tunes_baselines_and_caches(tmp_path, tiny_config, monkeyp
         tmp_path, quick=True, progress=False, num_test_tasks=32, cells=[(10, 5)]
     )
     assert again == rows
+
+
+def test_experiment_registry_lists_every_experiment_and_rejects_unknown_ids():
+    from learn2rl.errors import Learn2RLError
+    from learn2rl.experiments import get_experiment, list_experiments
+
+    names = list_experiments()
+    assert {"demo", "duan2016-bandits", "wang2016-independent", "finn2017-pointnav"} <= set(names)
+    assert all(callable(get_experiment(name)) for name in names)
+    with pytest.raises(Learn2RLError, match="unknown experiment 'nope'; known experiments: demo"):
+        get_experiment("nope")
+    # The demo's configs are valid and differ only in length.
+    assert demo.QUICK_CONFIG.replace(num_updates=demo.DEMO_CONFIG.num_updates) == demo.DEMO_CONFIG

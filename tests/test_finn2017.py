@@ -7,6 +7,7 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from learn2rl.evaluation import EvalResult
 from learn2rl.experiments import finn2017
@@ -43,6 +44,7 @@ def test_point_oracle_matches_a_rollout_of_the_straight_line_policy():
     assert np.all(want > -1.5) and np.all(want <= 0)
 
 
+@pytest.mark.slow
 def test_tiny_pointnav_reproduction_writes_its_outputs(tmp_path):
     config = maml.Config(
         hidden_sizes=(8,),

@@ -199,6 +199,7 @@ def test_config_round_trips_and_rejects_unknown_fields():
     assert len(learner.devices) == 3
 
 
+@pytest.mark.slow
 def test_jit_and_no_jit_agree_and_queries_are_next_steps():
     learner = FunctionLearner(TINY)
     params = learner.init().params
@@ -216,6 +217,7 @@ def test_jit_and_no_jit_agree_and_queries_are_next_steps():
         np.testing.assert_allclose(float(curve[k]), float(expected), rtol=1e-4, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_bit_identical_training_and_resume_replays_it(tmp_path):
     runs = []
     for _ in range(2):
@@ -244,6 +246,7 @@ def test_same_seed_gives_bit_identical_training_and_resume_replays_it(tmp_path):
         train(TINY.replace(hidden_size=4), tmp_path / "a", progress=False)
 
 
+@pytest.mark.slow
 def test_short_training_fits_held_out_functions_better_than_the_prior_mean():
     config = Config(
         num_examples=16,
@@ -266,6 +269,7 @@ def test_short_training_fits_held_out_functions_better_than_the_prior_mean():
 
 
 # --- the experiment ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_tiny_run_writes_report_results_plots_and_checkpoint(tmp_path):
     mcmc = {"num_chains": 2, "burn_in": 5, "num_samples": 10}
     rows = experiment.run(tmp_path, config=TINY, num_test_functions=32, progress=False, mcmc=mcmc)

@@ -103,6 +103,7 @@ def _meta_batch(learner, seed=0):
     return params, (indices, pre, post, pre_ref, post_ref, post_adv)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls,config_cls", [(maml.MAML, maml.Config), (maesn.MAESN, maesn.Config)])
 def test_second_order_meta_gradient_matches_finite_differences(tiny_family, cls, config_cls):
     extra = {"num_train_tasks": 5} if config_cls is maesn.Config else {}
@@ -135,6 +136,7 @@ def test_second_order_meta_gradient_matches_finite_differences(tiny_family, cls,
 
 
 # --- policy-gradient pieces ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_linear_baseline_fits_a_function_of_its_features_exactly(tiny_family):
     policy = pg.GaussianPolicy(tiny_family, (8,))
     episodes = policy.rollout(
@@ -147,6 +149,7 @@ def test_linear_baseline_fits_a_function_of_its_features_exactly(tiny_family):
     np.testing.assert_allclose(fitted * episodes.mask, target * episodes.mask, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_reward_to_go_and_normalized_advantages(tiny_family):
     policy = pg.GaussianPolicy(tiny_family, (8,))
     episodes = policy.rollout(
@@ -185,6 +188,7 @@ LEARNERS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls,config_cls,extra", LEARNERS)
 def test_learner_trains_deterministically_and_adapts_through_evaluate(
     tiny_family, cls, config_cls, extra
@@ -211,6 +215,7 @@ def test_learner_trains_deterministically_and_adapts_through_evaluate(
     assert np.isfinite(result.total_rewards).all()
 
 
+@pytest.mark.slow
 def test_adaptation_step_changes_the_policy_and_uses_the_halved_step(tiny_family):
     learner = maml.MAML(maml.Config(**TINY), tiny_family)
     params = learner.init().params

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from learn2rl.baselines.maze import oracle_agent
 from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import evaluate
 from learn2rl.tasks import list_tasks, make
@@ -16,7 +17,6 @@ from learn2rl.tasks.maze import (
     MazeParams,
     action_distances,
     episode_lengths,
-    oracle_agent,
     render_layout,
     shortest_path_length,
 )
@@ -64,6 +64,7 @@ def snake_task(start=0, heading=1, goal=2) -> MazeParams:
 
 
 # --- step by step against the numpy reference ----------------------------------------------------
+@pytest.mark.slow
 def test_trials_match_numpy_reference():
     cases = [
         (small(3, episode_length=25, view_depth=2), [0, 1, 2, 3, TEST_HIGH, TEST_HIGH + 7]),
@@ -136,6 +137,7 @@ def test_first_person_view_on_a_hand_made_maze():
     assert float(reward) == pytest.approx(-0.041) and int(state.cell) == 0
 
 
+@pytest.mark.slow
 def test_jit_and_nojit_trials_are_identical():
     family = small(3, episode_length=6)
     trial = Trial(family, 2)
@@ -219,6 +221,7 @@ def test_layout_pools_are_perfect_distinct_and_disjoint(task_id):
     assert not family.layouts.flags.writeable
 
 
+@pytest.mark.slow
 def test_tasks_are_deterministic_and_drawn_from_their_split():
     family = make("maze/5x5")
     test = family.tasks(500, "test")

@@ -44,6 +44,7 @@ def fixed_observations(family: TabularMDP, num_episodes: int, seed: int):
     return observations
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(OPTIONS))
 def test_agent_matches_numpy_reference_on_fixed_observations(name):
     family, options = SMALL, OPTIONS[name]
@@ -158,6 +159,7 @@ def test_extended_value_iteration_bounds_value_iteration():
     assert float(optimistic[0, 0].max()) > float(plain[0, 0].max()) + 0.1
 
 
+@pytest.mark.slow
 def test_log_gamma_draws_have_gamma_moments():
     alpha = jnp.repeat(jnp.array([0.02, 0.7, 1.0, 6.5], jnp.float32), 40_000)
     logs = np.asarray(mdp.log_gamma_draws(jax.random.PRNGKey(0), alpha)).reshape(4, -1)
@@ -177,6 +179,7 @@ def test_log_gamma_draws_have_gamma_moments():
 
 # One agent per code path: exploration coin, extended VI, posterior sampling (one episode only:
 # without jit every random number is hashed op by op, which makes the sampler slow).
+@pytest.mark.slow
 @pytest.mark.parametrize("name,num_episodes", [("eps-greedy", 2), ("ucrl2", 2), ("psrl", 1)])
 def test_evaluate_under_jit_and_vmap_matches_a_trial_without_jit(name, num_episodes):
     family = TabularMDP(num_states=3, num_actions=2, episode_length=2)
@@ -198,7 +201,8 @@ def test_evaluate_under_jit_and_vmap_matches_a_trial_without_jit(name, num_episo
 
 
 def test_registry_lists_the_mdp_baselines():
-    names = ["random", "psrl", "opsrl", "ucrl2", "beb", "eps-greedy", "greedy"]
+    names = ["random", "psrl", "opsrl", "ucrl2", "beb", "eps-greedy", "greedy", "oracle"]
+    assert list(mdp.AGENTS) == names[:-1]  # the columns of RL^2 Table 2
     assert baselines.list_baselines(SMALL) == names
     assert baselines.applicable(SMALL) == names
     assert "psrl" not in baselines.list_baselines()

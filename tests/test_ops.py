@@ -28,6 +28,7 @@ def test_discounted_returns_match_reference(jit):
     np.testing.assert_allclose(got, ref.discounted_returns(r, d, 1.5), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", JIT)
 @pytest.mark.parametrize("lam", [0.0, 0.3, 0.95, 1.0])
 def test_gae_matches_reference(jit, lam):

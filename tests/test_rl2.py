@@ -43,6 +43,7 @@ def test_config_round_trips_and_rejects_unknown_fields():
         Config.from_dict({**config.to_dict(), "bogus": 1})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm,cell", [("a2c", "gru"), ("ppo", "lstm")])
 def test_same_config_and_seed_give_bit_identical_results(tiny_config, algorithm, cell):
     config = tiny_config.replace(algorithm=algorithm, cell=cell, ppo_minibatches=2)
@@ -60,6 +61,7 @@ def test_same_config_and_seed_give_bit_identical_results(tiny_config, algorithm,
     )
 
 
+@pytest.mark.slow
 def test_chunks_compose(tiny_config):
     """Two chunks of 2 updates end where one chunk of 4 does (what resume relies on)."""
     learner = RL2(tiny_config, make(tiny_config.task))
@@ -95,10 +97,12 @@ def check_a2c_gradient(config, atol):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=atol)
 
 
+@pytest.mark.slow
 def test_a2c_gradient_matches_collect_then_differentiate(tiny_config):
     check_a2c_gradient(tiny_config, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_rl2_learns_to_beat_random_and_greedy_on_a_tiny_bandit():
     """Two arms, 100 pulls, a small batch: about 20 s of training on two CPU cores.
 
@@ -121,6 +125,7 @@ def test_rl2_learns_to_beat_random_and_greedy_on_a_tiny_bandit():
     assert difference.mean() > 3 * difference.std() / np.sqrt(difference.size)
 
 
+@pytest.mark.slow
 def test_resumed_training_ends_where_uninterrupted_training_ends(tiny_config, tmp_path):
     _, full = runner.train("rl2", tiny_config, tmp_path / "full", progress=False)
     _, cut = runner.train("rl2", tiny_config, tmp_path / "cut", progress=False, stop_at=3)
@@ -169,6 +174,7 @@ def test_init_std_must_be_positive():
         Config(init_std=0.0)
 
 
+@pytest.mark.slow
 def test_gaussian_head_shapes_and_initial_std(point_config):
     family = make(point_config.task)
     learner = RL2(point_config.replace(init_std=0.3), family)
@@ -208,6 +214,7 @@ def test_continuous_previous_action_enters_raw_in_units_of_the_action_box():
     np.testing.assert_allclose(features, [0.2, -0.3, 0.5, -4.0, -0.5, 0.0, 0.3], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_gaussian_log_prob_and_entropy_match_numpy():
     from learn2rl.learners.rl2 import DiagonalGaussian
 
@@ -237,6 +244,7 @@ def test_gaussian_log_prob_and_entropy_match_numpy():
     np.testing.assert_allclose(neg_log_density.mean(), entropy[0], atol=0.05)
 
 
+@pytest.mark.slow
 def test_greedy_continuous_agent_acts_with_the_mean(point_config):
     family = make(point_config.task)
     learner = RL2(point_config, family)
@@ -252,6 +260,7 @@ def test_greedy_continuous_agent_acts_with_the_mean(point_config):
     assert sampled.shape == (family.action_size,) and not np.array_equal(sampled, mean)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm,cell", [("a2c", "gru"), ("ppo", "lstm")])
 def test_continuous_config_is_deterministic(point_config, algorithm, cell):
     config = point_config.replace(algorithm=algorithm, cell=cell, ppo_minibatches=2)
@@ -265,10 +274,12 @@ def test_continuous_config_is_deterministic(point_config, algorithm, cell):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_continuous_a2c_gradient_matches_collect_then_differentiate(point_config):
     check_a2c_gradient(point_config, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_rl2_learns_point_navigation_without_nans():
     """Short RL^2 training on held-out point-navigation goals (about 20 s on two idle cores).
 
@@ -306,6 +317,7 @@ def test_rl2_learns_point_navigation_without_nans():
     assert per_episode[1].mean() > -25.0
 
 
+@pytest.mark.slow
 def test_previous_obs_feeds_the_last_observation_and_starts_from_zeros():
     """``previous_obs=True``: the state carries the last observation; it changes the output."""
     config = Config(

@@ -32,6 +32,7 @@ def random_agent(num_actions: int) -> Agent:
 
 
 # --- one step and one trial against the plain reference -----------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", [True, False], ids=["jit", "nojit"])
 @pytest.mark.parametrize(
     "num_states,num_actions,episode_length,num_episodes,seed",
@@ -88,6 +89,7 @@ def test_next_state_is_the_inverse_cdf_and_stays_in_range():
     assert int(family.next_state(jnp.full((4,), 0.2499), jnp.float32(0.9999))) == 3
 
 
+@pytest.mark.slow
 def test_jit_and_nojit_trials_are_identical():
     family = TabularMDP()
     trial = Trial(family, 3)
@@ -106,6 +108,7 @@ def test_paper_id_is_registered():
     assert family.has_expected_reward
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task_id", MDP_IDS)
 def test_registered_mdps_reset_and_step_under_vmap(task_id):
     family = make(task_id)
@@ -184,6 +187,7 @@ def test_bad_horizon_is_rejected():
 
 
 # --- the free correctness check: a random policy earns 10 n ---------------------------------------
+@pytest.mark.slow
 def test_random_policy_earns_ten_per_episode():
     # E[reward] = E[mu] = 1 at every step under random actions (visited states do not depend on
     # mu), so a trial of n = 10 episodes of 10 steps has expected total reward 100.

@@ -16,6 +16,7 @@ from learn2rl.trial import Trial
 from tests.reference import numpy_reference as ref
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task_id", list_tasks())
 def test_every_registered_task_resets_steps_and_samples(task_id):
     family = make(task_id)

@@ -63,6 +63,7 @@ def test_agent_takes_only_optimal_actions(prior):
             counts[2 * int(action) + (0 if reward > 0.5 else 1)] += 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prior", ["uniform", "hard"])
 def test_sampled_total_matches_exact_value(prior):
     family = make(f"bandit/dependent-{prior}")
@@ -97,6 +98,7 @@ def _check_outputs(out, fields=("agent", "task", "mean_total_reward", "ci95", "m
     return payload
 
 
+@pytest.mark.slow
 def test_dependent_experiment_end_to_end(tmp_path):
     from learn2rl.experiments import wang2016_dependent as experiment
 
@@ -124,6 +126,7 @@ def test_dependent_experiment_end_to_end(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_independent_experiment_end_to_end(tmp_path):
     from learn2rl.experiments import wang2016_independent as experiment
 

@@ -51,6 +51,7 @@ def test_trial_matches_reference_presentation_by_presentation(jit, incorrect):
                 assert float(reward) == 0.0 and not bool(episode_done)
 
 
+@pytest.mark.slow
 def test_placements_are_fair_and_objects_standard_normal():
     family = make("harlow/vectors")
     tasks = family.tasks(4000, "test")
@@ -128,6 +129,7 @@ def tiny_run(tmp_path_factory):
     return out, config, returned
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_report_results_plots_and_curve(tiny_run):
     out, _, returned = tiny_run
     results = json.loads((out / "results.json").read_text())
@@ -146,6 +148,7 @@ def test_tiny_run_writes_report_results_plots_and_curve(tiny_run):
     assert "## Findings (tested)" in report and "Exact optimum: 5.5" in report
 
 
+@pytest.mark.slow
 def test_learning_curve_again_keeps_the_stored_points_instead_of_retraining(tiny_run):
     out, config, returned = tiny_run
     metrics_before = (out / "rl2" / "metrics.jsonl").read_text()
@@ -163,6 +166,7 @@ def test_learning_curve_again_keeps_the_stored_points_instead_of_retraining(tiny
     curve_path.write_text(json.dumps(stored))
 
 
+@pytest.mark.slow
 def test_reference_agents_have_their_known_accuracies(tiny_run):
     rows = {row["agent"]: row for row in tiny_run[2]["rows"]}
     optimal = rows["wsls-objects"]["presentations"]

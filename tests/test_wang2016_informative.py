@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from learn2rl.baselines import informative
+from learn2rl.baselines.generic import random_agent
 from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import evaluate
 from learn2rl.experiments import wang2016_informative as exp
@@ -95,25 +97,25 @@ def test_bad_parameters_are_rejected(kwargs, message):
 
 def test_exact_optimum_is_20_55_and_matches_the_reference_expectimax():
     family = make("bandit/informative-11arm")
-    assert exp.exact_value(family, 5) == Fraction(411, 20) == ref.expectimax_value(10, 5)
-    assert float(exp.exact_value(family, 5)) == exp.PAPER_OPTIMUM
+    assert informative.exact_value(family, 5) == Fraction(411, 20) == ref.expectimax_value(10, 5)
+    assert float(informative.exact_value(family, 5)) == exp.PAPER_OPTIMUM
     assert (
-        exp.exact_value(family, 5, use_informative=False)
+        informative.exact_value(family, 5, use_informative=False)
         == 11
         == ref.expectimax_value(10, 5, use_informative=False)
     )
-    values, best = exp.bayes_optimal_table(family, 5)
+    values, best = informative.bayes_optimal_table(family, 5)
     assert values[-1, 5] == pytest.approx(20.55, abs=1e-12)
     assert best[-1, 5].nonzero()[0].tolist() == [10]  # only the informative arm is optimal first
     for num_arms, pulls in [(3, 4), (4, 3), (5, 6)]:
         small = InformativeBandit(num_arms=num_arms)
         for cue in (True, False):
             want = ref.expectimax_value(num_arms, pulls, cue)
-            assert exp.exact_value(small, pulls, cue) == want
-            table = exp.bayes_optimal_table(small, pulls, cue)[0]
+            assert informative.exact_value(small, pulls, cue) == want
+            table = informative.bayes_optimal_table(small, pulls, cue)[0]
             assert table[-1, pulls] == pytest.approx(float(want), abs=1e-12)
     with pytest.raises(Learn2RLError, match="num_arms must be <= 16"):
-        exp.exact_value(InformativeBandit(num_arms=17), 5)
+        informative.exact_value(InformativeBandit(num_arms=17), 5)
 
 
 def _run(agent, family, num_tasks, num_episodes=1):
@@ -127,14 +129,15 @@ def reference_results():
     """Every reference agent on the same 3000 test tasks (evaluated once for the module)."""
     family = make("bandit/informative-11arm")
     agents = [
-        exp.bayes_optimal_agent(family, 5),
-        exp.bayes_optimal_agent(family, 5, use_informative=False),
-        exp.oracle_agent(family),
-        exp.random_agent(family),
+        informative.bayes_optimal_agent(family, 5),
+        informative.bayes_optimal_agent(family, 5, use_informative=False),
+        informative.oracle_agent(family),
+        random_agent(family),
     ]
     return family, {agent.name: _run(agent, family, 3000) for agent in agents}
 
 
+@pytest.mark.slow
 def test_reference_agents_earn_their_exact_values(reference_results):
     family, results = reference_results
     bayes, targets = results["bayes-optimal"]
@@ -148,10 +151,11 @@ def test_reference_agents_earn_their_exact_values(reference_results):
     random = results["random"][0]
     assert abs(random.total_rewards.mean() - 5 * 14.55 / 11) < 3 * random.summary()["ci95"]
     # Across two episodes of the same task the belief carries over: 20.55 + 25 = 45.55.
-    twice, targets = _run(exp.bayes_optimal_agent(family, 10), family, 200, num_episodes=2)
+    twice, targets = _run(informative.bayes_optimal_agent(family, 10), family, 200, num_episodes=2)
     np.testing.assert_allclose(twice.total_rewards, 45 + (targets + 1) / 10, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_behaviour_analysis_tells_agents_apart(reference_results):
     family, results = reference_results
     summaries = {}
@@ -178,11 +182,12 @@ def test_behaviour_analysis_tells_agents_apart(reference_results):
 
 def test_bad_agent_input_is_rejected():
     with pytest.raises(Learn2RLError, match="InformativeBandit"):
-        exp.bayes_optimal_agent(make("bandit/independent-2arm"), 5)
+        informative.bayes_optimal_agent(make("bandit/independent-2arm"), 5)
     with pytest.raises(Learn2RLError, match="num_pulls"):
-        exp.bayes_optimal_agent(make("bandit/informative-11arm"), 0)
+        informative.bayes_optimal_agent(make("bandit/informative-11arm"), 0)
 
 
+@pytest.mark.slow
 def test_run_writes_report_results_and_plots(tmp_path, tiny_config):
     config = tiny_config.replace(task="bandit/informative-11arm", num_episodes=1)
     summary = exp.run(tmp_path, progress=False, config=config, num_test_tasks=64)

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from learn2rl.baselines.navigation import reference_agents
 from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import EvalResult
 from learn2rl.experiments import wang2016_navigation as nav
@@ -72,6 +73,7 @@ def test_trial_matches_plain_python_reference(jit, size, goal, episode_length, s
     assert any(row["episode_done"] and not row["reached"] for row in expected)
 
 
+@pytest.mark.slow
 def test_jit_and_nojit_trials_are_identical():
     family = OneGoalGridworld(4, episode_length=6, step_penalty=0.01)
     trial = Trial(family, 3)
@@ -103,6 +105,7 @@ def test_registered_grids_reset_and_step_under_vmap(task_id):
     assert family.action_space().n == 4
 
 
+@pytest.mark.slow
 def test_goals_and_starts_are_uniform():
     family = OneGoalGridworld(3)
     goals = np.asarray(
@@ -195,10 +198,11 @@ def test_episode_table_on_a_hand_written_result():
 @pytest.fixture(scope="module")
 def reference_summaries():
     family = make("gridworld/onegoal-4x4")
-    _, summaries = nav.evaluate_agents(nav.reference_agents(family), family, 4, 300, None)
+    _, summaries = nav.evaluate_agents(reference_agents(family), family, 4, 300, None)
     return summaries
 
 
+@pytest.mark.slow
 def test_oracle_walks_shortest_paths_and_shows_no_drop(reference_summaries):
     oracle = reference_summaries["oracle"]
     assert oracle["success_rate"] == 1.0
@@ -208,6 +212,7 @@ def test_oracle_walks_shortest_paths_and_shows_no_drop(reference_summaries):
     assert nav.near_shortest_path(oracle, tolerance=0.0)
 
 
+@pytest.mark.slow
 def test_search_then_return_drops_to_the_shortest_path(reference_summaries):
     search = reference_summaries["search-return"]
     assert nav.drops_after_first_episode(search)
@@ -233,6 +238,7 @@ def test_findings_pass_for_search_then_return_and_fail_for_a_random_walk(referen
 
 
 # --- the experiment end to end ------------------------------------------------------------------
+@pytest.mark.slow
 def test_run_writes_report_results_and_plots(tmp_path, tiny_config):
     config = tiny_config.replace(task="gridworld/onegoal-4x4", num_episodes=2, num_updates=4)
     outcome = nav.run(tmp_path, progress=False, config=config, num_test_tasks=32)

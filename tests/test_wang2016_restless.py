@@ -40,6 +40,7 @@ def test_probability_path_matches_reference(arms):
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", [True, False], ids=["jit", "nojit"])
 def test_trial_rewards_match_reference(jit):
     family = RestlessBandit(num_pulls=30)
@@ -69,6 +70,7 @@ def test_trial_rewards_match_reference(jit):
                     assert float(reward) == 0.0 and not bool(trial_done)
 
 
+@pytest.mark.slow
 def test_jit_and_nojit_sampling_and_steps_are_identical():
     family = make("bandit/restless-2arm")
     key = jax.random.PRNGKey(11)
@@ -85,6 +87,7 @@ def test_jit_and_nojit_sampling_and_steps_are_identical():
         assert float(one[2]) == float(two[2])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task_id", ["bandit/restless-2arm", "bandit/restless-2arm-independent"])
 def test_registered_ids_reset_and_step_under_vmap(task_id):
     family = make(task_id)
@@ -170,6 +173,7 @@ def _evaluate(agent, family, num_tasks, seed=0):
     return evaluate(agent, family, tasks, 1, jax.random.PRNGKey(seed)), np.asarray(tasks.level)
 
 
+@pytest.mark.slow
 def test_reference_agents_behave_as_documented():
     family = make("bandit/restless-2arm")
     oracle, _ = _evaluate(agents.oracle_agent(family), family, 100)
@@ -198,6 +202,7 @@ def test_tuning_agrees_with_evaluate_and_learns_faster_for_more_volatile_tasks()
     assert tuned["per_level_alphas"][-1] > tuned["per_level_alphas"][0]
 
 
+@pytest.mark.slow
 def test_fit_recovers_known_learning_rates():
     family = make("bandit/restless-2arm")
     for alpha, beta in [(0.1, 8.0), (0.5, 4.0)]:
@@ -212,6 +217,7 @@ def test_fit_recovers_known_learning_rates():
         assert fit["num_trials"] == 200
 
 
+@pytest.mark.slow
 def test_rising_learning_rate_criterion_can_pass_and_fail():
     family = make("bandit/restless-2arm")
     true_alphas = [0.1, 0.2, 0.35, 0.6]
@@ -230,6 +236,7 @@ def test_rising_learning_rate_criterion_can_pass_and_fail():
     assert not verdicts["fixed"]["separated"] and not verdicts["fixed"]["rises"]
 
 
+@pytest.mark.slow
 def test_run_writes_report_results_and_plots(tmp_path, tiny_config, monkeypatch):
     monkeypatch.setattr(exp, "TUNING_ALPHAS", (0.2, 0.5))
     monkeypatch.setattr(exp, "TUNING_BETAS", (None, 5.0))

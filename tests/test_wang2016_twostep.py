@@ -50,6 +50,7 @@ def test_trial_matches_reference_step_by_step(jit):
     assert seen_rewards == {0.0, 1.0}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", [True, False], ids=["jit", "nojit"])
 def test_schedule_matches_reference_draws(jit):
     family = TwoStepTask(num_trials=300, swap_prob=0.05)
@@ -67,6 +68,7 @@ def test_schedule_matches_reference_draws(jit):
         assert not bool(params.swaps[0])
 
 
+@pytest.mark.slow
 def test_prior_swaps_at_the_stated_rate_and_test_tasks_are_fixed():
     family = make("twostep/daw2011")
     tasks = family.tasks(2000, "test")
@@ -105,6 +107,7 @@ def test_expected_rewards_credit_the_first_stage_choice():
 
 
 # --- tier 3: registered id under vmap ------------------------------------------------------------
+@pytest.mark.slow
 def test_registered_id_resets_and_steps_under_vmap():
     family = make("twostep/daw2011")
     assert family.episode_length == 200 and family.num_actions == 2
@@ -158,6 +161,7 @@ def tiny_run(tmp_path_factory):
     return out, returned, results, {row["agent"]: row for row in results["results"]}
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_report_results_and_plots(tiny_run):
     out, returned, results, rows = tiny_run
     assert set(rows) == {"rl2", "oracle", "ideal-observer", "model-based", "model-free", "random"}
@@ -173,6 +177,7 @@ def test_tiny_run_writes_report_results_and_plots(tiny_run):
     assert "## Findings (tested)" in report and "0.70 per two-step trial" in report
 
 
+@pytest.mark.slow
 def test_oracle_and_random_earn_their_exact_values(tiny_run):
     rows = tiny_run[3]
     for name, value in [("oracle", 0.7), ("random", 0.5)]:
@@ -187,6 +192,7 @@ def test_oracle_and_random_earn_their_exact_values(tiny_run):
     assert rows["ideal-observer"]["mean_total_reward"] > rows["model-based"]["mean_total_reward"]
 
 
+@pytest.mark.slow
 def test_stay_analysis_separates_model_based_from_model_free(tiny_run):
     rows = tiny_run[3]
     mb, mf, rnd = (rows[name]["stay"] for name in ("model-based", "model-free", "random"))

@@ -84,11 +84,14 @@ def list_command():
     console.print("[bold]learners[/bold]")
     for name in learners.list_learners():
         console.print(f"  {name:<28} {learners.describe(name)}")
-    console.print("[bold]baselines[/bold]")
-    from learn2rl.tasks.tabular_mdp import TabularMDP
-
-    console.print("  bandits: " + ", ".join(baselines.list_baselines()))
-    console.print("  tabular MDPs: " + ", ".join(baselines.list_baselines(TabularMDP())))
+    console.print("[bold]baselines[/bold] (learn2rl evaluate --baselines), per kind of task family")
+    for kind, rows in baselines.applicable_by_kind():
+        console.print(f"  {kind}")
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for task_id, names in rows:
+            groups.setdefault(tuple(names), []).append(task_id)
+        for names, task_ids in groups.items():
+            console.print(f"    {', '.join(task_ids)}: {', '.join(names)}", highlight=False)
     console.print("[bold]experiments[/bold] (learn2rl reproduce NAME)")
     for name, description in list_experiments().items():
         console.print(f"  {name:<28} {description}")

@@ -1,4 +1,5 @@
-"""Slow, plain-Python references for the bandit baselines in ``learn2rl.baselines.bandits``.
+"""Slow, plain-Python references for the bandit baselines in ``learn2rl.baselines`` (``bandits``,
+``gittins``, ``bayes_optimal``).
 
 Written independently of the fast versions: memoized recursion over posterior states instead of
 vectorized backward induction, bisection instead of Newton's method, loops over arms instead of

@@ -2,9 +2,10 @@
 
 Seven agents behind the ``Agent`` interface, for ``TabularMDP`` families (``mdp/tabular-10s5a``:
 10 states, 5 actions, 10-step episodes from state 0): ``random``, ``psrl``, ``opsrl``,
-``ucrl2``, ``beb``, ``eps-greedy``, ``greedy`` (the columns of Table 2). Duan et al. ran the
-implementations of Osband's TabulaRL library and tuned OPSRL's number of samples (1..20),
-UCRL2's and BEB's confidence scale (21 log-spaced values in [1e-4, 1]) and epsilon
+``ucrl2``, ``beb``, ``eps-greedy``, ``greedy`` (the columns of Table 2, ``AGENTS``), plus the
+privileged ``oracle`` (the optimal plan of the true MDP; ``BASELINES`` holds all eight). Duan
+et al. ran the implementations of Osband's TabulaRL library and tuned OPSRL's number of samples
+(1..20), UCRL2's and BEB's confidence scale (21 log-spaced values in [1e-4, 1]) and epsilon
 ({0.1, ..., 1}) on their evaluation tasks (their released script; the paper says only that the
 baselines' hyperparameters were tuned). We tune on the first 500 training-split tasks instead,
 over ``TUNING_GRIDS`` (powers of two for BEB's beta, 1-16 samples for OPSRL, 0.01-1 for UCRL2's
@@ -41,7 +42,7 @@ Shared machinery (every detail below changes numbers):
 
 Agents:
 
-- ``random``: a uniformly random action.
+- ``random``: a uniformly random action (the generic agent of ``baselines.generic``).
 - ``greedy``: certainty equivalence, the optimal plan of the posterior-mean MDP.
 - ``eps-greedy``: greedy, but with probability ``epsilon`` (default 0.1) a uniformly random
   action (which may be the greedy one), decided independently at every step.
@@ -63,6 +64,9 @@ Agents:
   posterior-mean MDP with ``beta / (1 + alpha0(s, a))`` added to each mean reward, alpha0 the
   sum of the pair's Dirichlet parameters (prior included: 10 + N_p for the default prior);
   default beta = 2 H^2 = 200 for 10-step episodes (their theorem's value).
+- ``oracle`` (privileged, not a column of Table 2): the optimal plan of the true MDP
+  (``backward_induction`` on the task's mean rewards and transitions), the reference
+  ``tasks.tabular_mdp.optimal_values`` computes the value of.
 
 Posterior samples draw their random numbers with ``posterior_draws``: standard normals for the
 rewards and exact log-Gamma draws (``log_gamma_draws``, Marsaglia & Tsang 2000; the PSRL and
@@ -80,6 +84,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from learn2rl.baselines import generic
 from learn2rl.baselines.bandits import argmax_random_ties
 from learn2rl.errors import Learn2RLError
 from learn2rl.tasks.tabular_mdp import (
@@ -442,16 +447,8 @@ def _planning_agent(name: str, family, plan, epsilon: float = 0.0) -> Agent:
 
 
 def random_agent(family, num_episodes: int) -> Agent:
-    """A uniformly random action at every step."""
-    num_actions = check_family(family).num_actions
-
-    def init(key, task_params=None):
-        return jnp.zeros((), jnp.int32)
-
-    def act(key, agent_state, trial_obs):
-        return jax.random.randint(key, (), 0, num_actions, dtype=jnp.int32), agent_state
-
-    return Agent(name="random", init=init, act=act)
+    """A uniformly random action at every step (``baselines.generic.random_agent``)."""
+    return generic.random_agent(check_family(family))
 
 
 def greedy_agent(
@@ -581,6 +578,30 @@ def beb_agent(
     )
 
 
+def oracle_agent(family, num_episodes: int) -> Agent:
+    """Privileged: knows the MDP and follows its optimal non-stationary plan (backward induction
+    on the true mean rewards and transitions, computed once per trial in ``init``); ties between
+    actions with equal Q are broken at random. Its expected episode return is
+    ``tasks.tabular_mdp.optimal_values``."""
+    family = check_family(family)
+    horizon = family.episode_length
+
+    def init(key, task_params=None):
+        return backward_induction(
+            jnp.asarray(task_params.mean_rewards, jnp.float32),
+            jnp.asarray(task_params.transitions, jnp.float32),
+            horizon,
+        )
+
+    def act(key, q, trial_obs: TrialObs):
+        state = jnp.argmax(trial_obs.obs).astype(jnp.int32)
+        within = jnp.asarray(trial_obs.step, jnp.int32) % horizon
+        return argmax_random_ties(key, q[within, state]), q
+
+    return Agent(name="oracle", init=init, act=act, privileged=True)
+
+
+# The columns of RL^2 Table 2, in its order.
 AGENTS = {
     "random": random_agent,
     "psrl": psrl_agent,
@@ -590,6 +611,8 @@ AGENTS = {
     "eps-greedy": epsilon_greedy_agent,
     "greedy": greedy_agent,
 }
+# The registry's table (``learn2rl.baselines.get``): Table 2's columns and the oracle.
+BASELINES = {**AGENTS, "oracle": oracle_agent}
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@
   levels), Beta(1,1) on each fresh p. For dependent arms every pull carries the same information
   about p whatever arm is pulled, so the belief process does not depend on the actions and acting
   greedily on the posterior mean is exactly Bayes-optimal.
-- ``random_agent``; ``oracle_agent`` (privileged: pulls the arm that is best *now*).
+- ``random_agent`` (the generic one of ``baselines.generic``); ``oracle_agent`` (privileged: pulls
+  the arm that is best *now*).
 
 All agents are pure JAX (``learn2rl.types.Agent``); alpha and beta may be traced values, so a grid
 of learning rates can be evaluated in one ``vmap``.
@@ -26,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from learn2rl.baselines import generic
 from learn2rl.errors import Learn2RLError
 from learn2rl.tasks.restless import RestlessBandit, RestlessParams
 from learn2rl.types import Agent, TrialObs
@@ -198,15 +200,8 @@ def ucb1_agent(family, exploration: float = 1.0, name: str = "ucb1") -> Agent:
 
 
 def random_agent(family, name: str = "random") -> Agent:
-    _check_family(family)
-
-    def init(key, task_params=None):
-        return jnp.int32(0)
-
-    def act(key, state, obs):
-        return jax.random.randint(key, (), 0, 2, jnp.int32), state
-
-    return Agent(name=name, init=init, act=act)
+    """A uniformly random arm (``baselines.generic.random_agent``)."""
+    return generic.random_agent(_check_family(family), name=name)
 
 
 def oracle_agent(family, name: str = "oracle") -> Agent:
@@ -305,3 +300,34 @@ def bayes_optimal_agent(family, name: str = "bayes-optimal") -> Agent:
 
     # The run-length arrays hold one trial of num_pulls pulls.
     return Agent(name=name, init=init, act=act, horizon=num_pulls)
+
+
+# --------------------------------------------------------------------------------------------
+# The registry's table: factory(family, num_episodes, **options)
+# --------------------------------------------------------------------------------------------
+
+
+def _random(family, num_episodes: int) -> Agent:
+    return random_agent(family)
+
+
+def _oracle(family, num_episodes: int) -> Agent:
+    return oracle_agent(family)
+
+
+def _ucb1(family, num_episodes: int, exploration: float = 1.0) -> Agent:
+    return ucb1_agent(family, exploration)
+
+
+def _bayes_optimal(family, num_episodes: int) -> Agent:
+    return bayes_optimal_agent(family)
+
+
+# The delta rule is left out: it needs its learning rate, which the experiment tunes on
+# training tasks (``rescorla_wagner_agent(family, alpha, beta)``).
+BASELINES = {
+    "random": _random,
+    "oracle": _oracle,
+    "ucb1": _ucb1,
+    "bayes-optimal": _bayes_optimal,  # dependent arms only (see ``applicable``)
+}

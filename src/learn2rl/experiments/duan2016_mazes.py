@@ -25,9 +25,10 @@ import jax
 import numpy as np
 
 from learn2rl import checkpoint, runner
+from learn2rl.baselines.generic import random_agent
+from learn2rl.baselines.maze import oracle_agent
 from learn2rl.evaluation import EvalResult, ci95, evaluate
 from learn2rl.experiments.common import EVAL_SEED, finding, findings_section, train_rl2
-from learn2rl.experiments.wang2016_navigation import random_walk
 from learn2rl.learners.rl2 import Config
 from learn2rl.logging import read_metrics
 from learn2rl.plots import plot_training
@@ -181,8 +182,8 @@ def run(
         ]
     )
     # Uniformly random actions: the scale of an agent that neither explores nor remembers.
-    walk = random_walk(family)._replace(name="random")
-    agents = [learner.agent(state.params, name="rl2"), maze.oracle_agent(), walk]
+    walk = random_agent(family)
+    agents = [learner.agent(state.params, name="rl2"), oracle_agent(), walk]
     key = jax.random.PRNGKey(EVAL_SEED)
     results, summaries = [], {}
     for agent in agents:

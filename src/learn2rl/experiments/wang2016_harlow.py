@@ -18,6 +18,8 @@ Here RL^2 is evaluated at several points of meta-training (the training is run i
 - ``wsls-sides``: win-stay, lose-shift on *sides* (a position habit): 50% on every presentation,
   since the places are reshuffled; it shows that the task needs memory of object identity.
 
+The reference agents live in ``learn2rl.baselines.harlow``.
+
 ``learn2rl reproduce wang2016-harlow [--quick] --out DIR``.
 """
 
@@ -28,10 +30,10 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from learn2rl import checkpoint, runner
+from learn2rl.baselines.harlow import reference_agents
 from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import EvalResult, ci95, evaluate
 from learn2rl.experiments.common import (
@@ -45,7 +47,6 @@ from learn2rl.logging import read_metrics
 from learn2rl.plots import plot_training
 from learn2rl.report import write_results_json
 from learn2rl.tasks.harlow import HarlowTask
-from learn2rl.types import Agent
 
 TASK = "harlow/vectors"
 PRESENTATIONS = 6  # per RL^2 trial (Harlow 1949; Wang et al. 2016)
@@ -69,69 +70,6 @@ QUICK_CONFIG = CONFIG.replace(num_updates=3000)
 # Updates after which RL^2 is evaluated during meta-training (multiples of updates_per_chunk).
 STOPS = (0, 250, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000, 8000)
 CURVE_FILE = "learning_curve.json"
-
-
-# --- reference agents -------------------------------------------------------------------------
-def random_agent() -> Agent:
-    def init(key, task):
-        return jnp.int32(0)
-
-    def act(key, state, obs):
-        return jax.random.randint(key, (), 0, 2, jnp.int32), state
-
-    return Agent("random", init, act)
-
-
-def _is_win(family: HarlowTask, reward) -> jax.Array:
-    return reward > 0.5 * (family.correct_reward + family.incorrect_reward)
-
-
-def wsls_objects_agent(family: HarlowTask) -> Agent:
-    """Win-stay, lose-shift on objects: after the first presentation it knows the rewarded object
-    (the one it chose if that paid, else the other) and picks the side that shows it."""
-    d = family.num_features
-
-    def init(key, task):
-        return {
-            "target": jnp.zeros((d,)),
-            "known": jnp.asarray(False),
-            "last_obs": jnp.zeros((2 * d,)),
-        }
-
-    def act(key, state, obs):
-        shown = state["last_obs"]
-        chosen = jnp.where(obs.prev_action == 0, shown[:d], shown[d:])
-        other = jnp.where(obs.prev_action == 0, shown[d:], shown[:d])
-        learned = jnp.where(_is_win(family, obs.prev_reward), chosen, other)
-        has_feedback = obs.prev_action >= 0
-        target = jnp.where(has_feedback, learned, state["target"])
-        known = state["known"] | has_feedback
-        left, right = obs.obs[:d], obs.obs[d:]
-        towards = jnp.where(
-            jnp.sum((left - target) ** 2) <= jnp.sum((right - target) ** 2), 0, 1
-        ).astype(jnp.int32)
-        action = jnp.where(known, towards, jax.random.randint(key, (), 0, 2, jnp.int32))
-        return action, {"target": target, "known": known, "last_obs": obs.obs}
-
-    return Agent("wsls-objects", init, act)
-
-
-def wsls_sides_agent(family: HarlowTask) -> Agent:
-    """Win-stay, lose-shift on sides: repeats the last side after a win, switches after a loss."""
-
-    def init(key, task):
-        return jnp.int32(0)
-
-    def act(key, state, obs):
-        stay = jnp.where(_is_win(family, obs.prev_reward), obs.prev_action, 1 - obs.prev_action)
-        guess = jax.random.randint(key, (), 0, 2, jnp.int32)
-        return jnp.where(obs.prev_action >= 0, stay, guess).astype(jnp.int32), state
-
-    return Agent("wsls-sides", init, act)
-
-
-def reference_agents(family: HarlowTask) -> list[Agent]:
-    return [wsls_objects_agent(family), wsls_sides_agent(family), random_agent()]
 
 
 # --- analysis --------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ against episodes 2+, beside three hand-written agents:
   reward says it entered the goal, works out the goal cell from its last position and move, and
   from then on walks shortest paths to it.
 
+The reference agents live in ``learn2rl.baselines.navigation``.
+
 ``learn2rl reproduce wang2016-navigation [--quick] --out DIR``.
 """
 
@@ -28,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from learn2rl import checkpoint, runner
+from learn2rl.baselines.navigation import reference_agents
 from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import EvalResult, ci95, evaluate
 from learn2rl.experiments.common import EVAL_SEED, finding, findings_section, train_rl2
@@ -42,8 +44,6 @@ from learn2rl.report import config_text, machine_line, write_results_json
 from learn2rl.tasks import make
 from learn2rl.tasks.navigation import OneGoalGridworld
 from learn2rl.types import Agent
-
-UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
 
 CONFIG = Config(
     task="gridworld/onegoal-5x5",
@@ -67,75 +67,6 @@ QUICK_CONFIG = CONFIG.replace(num_updates=2000)
 DROP_RATIO = 0.6  # episodes 2+ must take at most this fraction of episode 1's steps
 EXCESS_TOLERANCE = 1.0  # mean steps beyond the shortest path allowed in episodes 2+
 SUCCESS_RATE = 0.95  # fraction of episodes that must reach the goal
-
-
-# --- reference agents ------------------------------------------------------------------------
-def _step_toward(family: OneGoalGridworld, cell: jax.Array, target: jax.Array) -> jax.Array:
-    """A move that shortens the Manhattan distance to ``target`` (rows first, then columns)."""
-    row, column = jnp.divmod(cell, family.size)
-    target_row, target_column = jnp.divmod(target, family.size)
-    column_move = jnp.where(target_column > column, RIGHT, LEFT)
-    row_move = jnp.where(target_row > row, DOWN, UP)
-    return jnp.where(target_row != row, row_move, column_move).astype(jnp.int32)
-
-
-def random_walk(family) -> Agent:
-    """Uniformly random actions of any discrete family (no memory, no search)."""
-
-    def init(key, task_params):
-        return jnp.int32(0)
-
-    def act(key, state, obs):
-        return jax.random.randint(key, (), 0, family.num_actions, dtype=jnp.int32), state
-
-    return Agent(name="random-walk", init=init, act=act)
-
-
-def oracle(family: OneGoalGridworld) -> Agent:
-    """Knows the goal and walks a shortest path to it: Manhattan-distance steps per episode."""
-
-    def init(key, task_params):
-        return task_params.goal
-
-    def act(key, goal, obs):
-        return _step_toward(family, family.cell_of(obs.obs), goal), goal
-
-    return Agent(name="oracle", init=init, act=act, privileged=True)
-
-
-def search_then_return(family: OneGoalGridworld) -> Agent:
-    """Visit the nearest unvisited cell until the goal is found, then walk shortest paths to it.
-
-    State: ``(visited [cells] bool, goal or -1, last cell, last action)``. A reward above 0.5 on
-    the previous step means that step entered the goal, i.e. the goal is the cell one move (the
-    previous action) away from the previous cell.
-    """
-    size = family.size
-    rows, columns = jnp.divmod(jnp.arange(family.num_cells), size)
-
-    def init(key, task_params):
-        visited = jnp.zeros((family.num_cells,), bool)
-        return visited, jnp.int32(-1), jnp.int32(0), jnp.int32(0)
-
-    def act(key, state, obs):
-        visited, goal, last_cell, last_action = state
-        found = jnp.logical_and(obs.prev_reward > 0.5, goal < 0)
-        goal = jnp.where(found, family.move(last_cell, last_action), goal)
-        cell = family.cell_of(obs.obs)
-        visited = visited.at[cell].set(True)
-        row, column = jnp.divmod(cell, size)
-        distance = jnp.abs(rows - row) + jnp.abs(columns - column)
-        # Nearest unvisited cell; ties go to the lowest index (argmin's first hit).
-        nearest = jnp.argmin(jnp.where(visited, 10 * family.num_cells, distance)).astype(jnp.int32)
-        target = jnp.where(goal >= 0, goal, nearest)
-        action = _step_toward(family, cell, target)
-        return action, (visited, goal, cell, action)
-
-    return Agent(name="search-return", init=init, act=act)
-
-
-def reference_agents(family: OneGoalGridworld) -> list[Agent]:
-    return [search_then_return(family), oracle(family), random_walk(family)]
 
 
 # --- analysis ---------------------------------------------------------------------------------

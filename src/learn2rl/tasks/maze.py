@@ -46,9 +46,9 @@ The agent never sees the map, its coordinates or the goal's coordinates; it can 
 down a straight corridor at most ``view_depth`` cells away.
 
 Analysis helpers (pure): ``shortest_path_length`` (breadth-first search over cell x heading,
-numpy), ``action_distances`` / ``optimal_action`` (the same distances in JAX, vmappable),
-``oracle_agent`` (a privileged agent that walks shortest paths), ``episode_lengths`` (steps and
-success per episode of an ``EvalResult``) and ``render_layout`` (a maze as text).
+numpy), ``action_distances`` / ``optimal_action`` (the same distances in JAX, vmappable; the
+oracle agent of ``learn2rl.baselines.maze`` walks them), ``episode_lengths`` (steps and success
+per episode of an ``EvalResult``) and ``render_layout`` (a maze as text).
 """
 
 from __future__ import annotations
@@ -65,7 +65,6 @@ from gymnax.environments import spaces
 
 from learn2rl.errors import Learn2RLError
 from learn2rl.tasks.base import _ROOT_SEED, SPLITS, TaskFamily
-from learn2rl.types import Agent, TrialObs
 
 # Reward constants of Duan et al. 2016, Sec. 3.3 (visual navigation): +1 for reaching the target,
 # -0.001 for hitting a wall, -0.04 per time step. The three terms add up (docs/tasks/mazes.md).
@@ -376,34 +375,6 @@ def optimal_action(params: MazeParams, distances: jax.Array, cell, heading) -> j
         new_cell, new_heading, _ = move(params.walls, cell, heading, action)
         options.append(distances[new_cell, new_heading])
     return jnp.argmin(jnp.stack(options)).astype(jnp.int32)
-
-
-def oracle_agent() -> Agent:
-    """A privileged agent that knows the task and walks a shortest path in every episode.
-
-    The maze is deterministic, so it tracks its own cell and heading from the start of the task
-    and the actions it takes, and goes back to the start when an episode has ended
-    (``prev_done``). Its episode lengths are ``shortest_path_length`` of the task.
-    """
-
-    def init(key, params: MazeParams):
-        return {
-            "params": params,
-            "distances": action_distances(params),
-            "cell": jnp.asarray(params.start, jnp.int32),
-            "heading": jnp.asarray(params.start_heading, jnp.int32),
-        }
-
-    def act(key, state, obs: TrialObs):
-        params = state["params"]
-        new_episode = obs.prev_done > 0.5
-        cell = jnp.where(new_episode, params.start, state["cell"]).astype(jnp.int32)
-        heading = jnp.where(new_episode, params.start_heading, state["heading"]).astype(jnp.int32)
-        action = optimal_action(params, state["distances"], cell, heading)
-        cell, heading, _ = move(params.walls, cell, heading, action)
-        return action, {**state, "cell": cell, "heading": heading}
-
-    return Agent(name="oracle", init=init, act=act, privileged=True)
 
 
 def episode_lengths(result: Any, num_episodes: int) -> dict[str, np.ndarray]:
