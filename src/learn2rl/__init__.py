@@ -19,8 +19,8 @@ from learn2rl.learners.rl2 import RL2, Config  # noqa: E402
 from learn2rl.tasks import TaskFamily, list_tasks, make  # noqa: E402
 from learn2rl.trial import Trial  # noqa: E402
 from learn2rl.types import Agent, TrialObs  # noqa: E402
+from learn2rl.version import __version__  # noqa: E402
 
-__version__ = "0.1.0"
 
 __all__ = [
     "RL2",

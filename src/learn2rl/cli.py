@@ -47,7 +47,7 @@ ConfigOption = Annotated[
 
 def _version(value: bool):
     if value:
-        from learn2rl import __version__
+        from learn2rl.version import __version__
 
         print(f"learn2rl {__version__}")
         raise typer.Exit()

@@ -28,17 +28,9 @@ def run_info() -> dict[str, Any]:
 
 
 def _version() -> str:
-    import learn2rl
+    from learn2rl.version import __version__
 
-    version = getattr(learn2rl, "__version__", None)
-    if version:
-        return str(version)
-    try:  # learn2rl only partly imported (run_info called during its import)
-        from importlib.metadata import version as dist_version
-
-        return dist_version("learn2rl")
-    except Exception:
-        return "unknown"
+    return __version__
 
 
 @functools.lru_cache(maxsize=1)
