@@ -21,9 +21,9 @@ from learn2rl.trial import Trial  # noqa: E402
 from learn2rl.types import Agent, TrialObs  # noqa: E402
 from learn2rl.version import __version__  # noqa: E402
 
-
 __all__ = [
     "RL2",
+    "__version__",
     "Agent",
     "Config",
     "EvalResult",
