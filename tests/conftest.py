@@ -7,17 +7,20 @@ import pytest  # noqa: E402
 
 from learn2rl.learners.rl2 import Config  # noqa: E402
 
+# A config that compiles and trains in a few seconds: 2-arm bandits, 10 pulls, 6 updates in chunks
+# of 2. Tests that need it at import time (module-level runs) import TINY_CONFIG from here.
+TINY_CONFIG = Config(
+    task="bandit/independent-2arm",
+    num_episodes=10,
+    hidden_size=8,
+    num_tasks=8,
+    num_updates=6,
+    updates_per_chunk=2,
+    learning_rate=1e-2,
+    final_learning_rate=1e-3,
+)
+
 
 @pytest.fixture
 def tiny_config() -> Config:
-    """A config that compiles and trains in a few seconds: 2-arm bandits, 10 pulls."""
-    return Config(
-        task="bandit/independent-2arm",
-        num_episodes=10,
-        hidden_size=8,
-        num_tasks=8,
-        num_updates=6,
-        updates_per_chunk=2,
-        learning_rate=1e-2,
-        final_learning_rate=1e-3,
-    )
+    return TINY_CONFIG

@@ -15,19 +15,11 @@ from flax import serialization
 
 from learn2rl import checkpoint, runner
 from learn2rl.errors import Learn2RLError
-from learn2rl.learners.rl2 import RL2, Config
+from learn2rl.learners.rl2 import RL2
 from learn2rl.logging import read_metrics
+from tests.conftest import TINY_CONFIG
 
-CONFIG = Config(  # conftest's tiny_config: 2-arm bandits, 10 pulls, 6 updates in chunks of 2
-    task="bandit/independent-2arm",
-    num_episodes=10,
-    hidden_size=8,
-    num_tasks=8,
-    num_updates=6,
-    updates_per_chunk=2,
-    learning_rate=1e-2,
-    final_learning_rate=1e-3,
-)
+CONFIG = TINY_CONFIG
 
 
 class Killed(Exception):

@@ -13,7 +13,10 @@ al. 2016). All are ``types.Agent``s; the experiment ``wang2016-twostep`` runs th
   (Daw et al. 2011, w = 1); softmax choice.
 - ``ideal-observer``: knows the whole generative model (transition and reward probabilities, swap
   rate) but not the task: a Bayesian belief that state A is good, updated from each reward and
-  the swap hazard, and a greedy first-stage choice (Bayes-optimal here, see the experiment).
+  the swap hazard, and a greedy first-stage choice. With p_good + p_bad = 1 (0.9 / 0.1) an
+  outcome in either state is evidence for the truth with the same probability and strength, so
+  the choice does not change what is learned and greedy is Bayes-optimal: the physical limit for
+  a non-privileged agent.
 """
 
 from __future__ import annotations

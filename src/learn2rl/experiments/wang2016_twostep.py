@@ -11,25 +11,9 @@ repeating the previous first-stage choice ("stay") depends on the *interaction* 
 transition type (stay more after a rewarded common or an unrewarded rare transition), not only on
 reward, as a model-free learner's would.
 
-Reference agents (all ``types.Agent``s, evaluated on the same held-out tasks and draws as RL^2):
-
-- ``random``: a coin flip at both stages (0.5 reward per two-step trial).
-- ``oracle`` (privileged): knows the good state of every two-step trial and picks the action whose
-  common transition leads there (0.75 * 0.9 + 0.25 * 0.1 = 0.7 per two-step trial).
-- ``model-free``: cached first-stage values learned by SARSA(lambda = 1) (Daw et al. 2011's
-  model-free learner with w = 0): after the reward r of a two-step trial,
-  Q1[a1] += alpha (r - Q1[a1]); softmax choice. The transition does not enter its update.
-- ``model-based``: knows the transition probabilities, learns second-stage state values
-  Q2[s] += alpha (r - Q2[s]) and plans Q1[a] = p_common Q2[a] + (1 - p_common) Q2[1 - a]
-  (Daw et al. 2011, w = 1); softmax choice.
-- ``ideal-observer``: knows the whole generative model (transition and reward probabilities, swap
-  rate) but not the task: a Bayesian belief that state A is good, updated from each reward and
-  the swap hazard, and a greedy first-stage choice. With p_good + p_bad = 1 (0.9 / 0.1) an
-  outcome in either state is evidence for the truth with the same probability and strength, so
-  the choice does not change what is learned and greedy is Bayes-optimal: the physical limit for a
-  non-privileged agent.
-
-The reference agents live in ``learn2rl.baselines.two_step``.
+Reference agents (random, oracle, model-free, model-based, ideal-observer; what each knows and
+how it learns is in ``learn2rl.baselines.two_step``) run on the same held-out tasks and draws as
+RL^2.
 
 ``learn2rl reproduce wang2016-twostep [--quick] --out DIR``.
 """
