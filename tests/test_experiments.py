@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from learn2rl.experiments import demo, duan2016
@@ -79,3 +80,48 @@ def test_experiment_registry_lists_every_experiment_and_rejects_unknown_ids():
         get_experiment("nope")
     # The demo's configs are valid and differ only in length.
     assert demo.QUICK_CONFIG.replace(num_updates=demo.DEMO_CONFIG.num_updates) == demo.DEMO_CONFIG
+
+
+@pytest.mark.slow
+def test_the_worked_example_runs_on_the_pipeline_with_two_seeds(tmp_path):
+    from learn2rl.experiments import example_bandits, pipeline
+
+    tiny = ["num_updates=4", "num_tasks=8", "updates_per_chunk=2", "hidden_size=8"]
+    result = pipeline.run(
+        example_bandits.SPEC,
+        tmp_path,
+        quick=True,
+        overrides=tiny,
+        progress=False,
+        num_test_tasks=32,
+    )
+    payload = json.loads((tmp_path / "results.json").read_text())
+    rows = {row["agent"]: row for row in payload["results"]}
+    assert set(rows) == {"rl2", "thompson", "ucb1", "random"}
+    assert rows["rl2"]["num_seeds"] == example_bandits.SPEC.quick_seeds == 2
+    assert len(rows["rl2"]["seed_values"]) == 2 and rows["thompson"]["num_seeds"] == 1
+    assert [f["claim"][:30] for f in result["findings"]] == [
+        f.claim[:30] for f in example_bandits.SPEC.findings
+    ]
+    report = (tmp_path / "report.md").read_text()
+    assert "rl2 per training seed" in report and "best of 2 seeds" in report
+    # Running it again re-evaluates the cached runs instead of training them again.
+    again = pipeline.run(
+        example_bandits.SPEC,
+        tmp_path,
+        quick=True,
+        overrides=tiny,
+        progress=False,
+        num_test_tasks=32,
+    )
+    assert again["rows"] == result["rows"]
+
+
+def test_seed_intervals_use_students_t():
+    from learn2rl.analysis.seeds import best_of, mean_and_interval
+
+    mean, half = mean_and_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and abs(half - 4.302653 * 1.0 / 3**0.5) < 1e-5  # t(0.975, 2) = 4.3027
+    assert np.isnan(mean_and_interval([5.0])[1]) and best_of([1.0, 3.0, 2.0]) == 3.0
+    with pytest.raises(ValueError, match="per-seed values"):
+        mean_and_interval([])

@@ -130,10 +130,19 @@ def test_dependent_experiment_end_to_end(tmp_path):
 def test_independent_experiment_end_to_end(tmp_path):
     from learn2rl.experiments import wang2016_independent as experiment
 
-    config = experiment.QUICK_CONFIG.replace(num_updates=20, num_tasks=16, updates_per_chunk=10)
-    result = experiment.run(tmp_path, quick=True, progress=False, config=config, num_test_tasks=64)
+    tiny = ["num_updates=20", "num_tasks=16", "updates_per_chunk=10"]
+    result = experiment.run(
+        tmp_path, quick=True, progress=False, overrides=tiny, seeds=2, num_test_tasks=64
+    )
     payload = _check_outputs(tmp_path)
     assert (tmp_path / "regret.png").exists()
-    agents = {row["agent"] for row in payload["results"]}
-    assert agents == {"rl2", *experiment.AGENTS}
+    rows = {row["agent"]: row for row in payload["results"]}
+    assert set(rows) == {"rl2", *experiment.AGENTS}
     assert len(result["findings"]) == 4
+    # Two training seeds: the RL^2 row is their mean, with both values and the best kept.
+    rl2 = rows["rl2"]
+    assert len(rl2["seed_values"]) == 2 and rl2["num_seeds"] == 2
+    assert np.isclose(rl2["mean_total_reward"], np.mean(rl2["seed_values"]))
+    assert rl2["best_seed"] == max(rl2["seed_values"]) and rl2["ci95"] > 0
+    assert payload["configs"]["rl2"]["num_updates"] == 20 and payload["seeds"] == 2
+    assert (tmp_path / "rl2" / "seed-1" / "checkpoint").is_dir()

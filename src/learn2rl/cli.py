@@ -189,13 +189,30 @@ def reproduce(
     name: Annotated[str, typer.Argument(help="Experiment id (learn2rl list).")],
     out: OutOption = Path("runs/reproduce"),
     quick: Annotated[bool, typer.Option(help="The laptop-sized variant.")] = False,
+    seeds: Annotated[
+        int | None,  # noqa: UP007
+        typer.Option(help="Training seeds per learner (default: the experiment's, 3 for most)."),
+    ] = None,
+    seed: SeedOption = None,
+    set_: SetOption = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ):
-    """Run a named paper experiment and write its report."""
-    from learn2rl.experiments import get_experiment
+    """Run a named paper experiment and write its report.
+
+    --set FIELD=VALUE changes that field of every learner config in the experiment that has it;
+    --seed sets the first training seed (seed s of --seeds N is seed + s).
+    """
+    from learn2rl.experiments import get_experiment, takes_options
 
     experiment = get_experiment(name)
-    experiment(out=out, quick=quick, progress=progress, console=_console())
+    options = {"seeds": seeds, "seed": seed, "overrides": list(set_ or [])}
+    given = {k: v for k, v in options.items() if v is not None and v != []}
+    if given and not takes_options(name):
+        flags = ", ".join("--set" if k == "overrides" else f"--{k}" for k in given)
+        raise Learn2RLError(
+            f"{name} does not run on the experiment pipeline yet, so it takes no {flags}"
+        )
+    experiment(out=out, quick=quick, progress=progress, console=_console(), **given)
 
 
 @app.command()

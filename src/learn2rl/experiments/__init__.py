@@ -31,6 +31,24 @@ def _function_runner(module_name: str, function: str) -> Callable:
     return run
 
 
+def _spec_runner(module_name: str) -> Callable:
+    """An experiment declared as a spec (``SPEC`` in its module) and run by the pipeline: it
+    takes ``seeds``, ``seed`` and ``overrides`` (``--set``) as well."""
+
+    def run(out, quick, progress, console, **options):
+        import importlib
+
+        from learn2rl.experiments import pipeline
+
+        module = importlib.import_module(f"learn2rl.experiments.{module_name}")
+        return pipeline.run(
+            module.SPEC, out, quick=quick, progress=progress, console=console, **options
+        )
+
+    run.takes_options = True
+    return run
+
+
 def _module_runner(module_name: str) -> Callable:
     """``run(out, quick, progress, console)`` of ``learn2rl.experiments.<module_name>``, imported
     only when the experiment runs (so ``learn2rl list`` stays fast)."""
@@ -58,8 +76,12 @@ _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
         _module_runner("duan2016_mazes"),
         "RL^2 Table 3: 2 episodes in unseen 5x5 mazes, successful-episode length falls",
     ),
+    "example-bandits": (
+        _spec_runner("example_bandits"),
+        "Worked example: RL^2 on 5-armed bandits with 10 pulls vs Thompson sampling and UCB1",
+    ),
     "wang2016-independent": (
-        _module_runner("wang2016_independent"),
+        _spec_runner("wang2016_independent"),
         "Wang et al. 2016: 2 independent arms, 100 pulls, regret vs Gittins/Thompson/UCB1",
     ),
     "wang2016-dependent": (
@@ -107,6 +129,11 @@ _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
 
 def list_experiments() -> dict[str, str]:
     return {name: description for name, (_, description) in sorted(_EXPERIMENTS.items())}
+
+
+def takes_options(name: str) -> bool:
+    """Whether experiment ``name`` runs on the spec pipeline (takes --seeds, --seed, --set)."""
+    return getattr(get_experiment(name), "takes_options", False)
 
 
 def get_experiment(name: str) -> Callable:

@@ -87,10 +87,13 @@ def write_outputs(
     extra_json: dict[str, Any] | None = None,
     reference: dict[str, float] | None = None,
     console=None,
+    rows: Sequence[dict[str, Any]] | None = None,
 ) -> list[dict]:
-    """results.json, report.md and regret.png in ``out``; prints the table to ``console``."""
+    """results.json, report.md and regret.png in ``out``; prints the table to ``console``.
+    ``rows`` replaces the results' own summaries (e.g. rows with intervals over seeds)."""
     out.mkdir(parents=True, exist_ok=True)
-    rows = sorted((r.summary() for r in results), key=lambda row: -row["mean_total_reward"])
+    rows = rows if rows is not None else [r.summary() for r in results]
+    rows = sorted(rows, key=lambda row: -row["mean_total_reward"])
     write_results_json(rows, out / "results.json", extra_json)
     plot_regret(results, out / "regret.png")
     lines = [

@@ -1,0 +1,1 @@
+"""Pure numerical analyses used by the experiments (numpy / scipy; no JAX, no plotting)."""
