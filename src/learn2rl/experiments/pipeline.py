@@ -168,7 +168,13 @@ def run(
         findings.append(finding(f.claim, text, f.criterion, f.holds(value)))
     merged = {name: _merged(name, per_seed) for name, per_seed in results.items()}
     rows = {name: _row(merged[name], results[name]) for name in results}
-    command = f"learn2rl reproduce {spec.id}{' --quick' if quick else ''}"
+    command = " ".join(
+        ["learn2rl reproduce", spec.id]
+        + (["--quick"] if quick else [])
+        + ([f"--seeds {seeds}"] if seeds is not None else [])
+        + ([f"--seed {seed}"] if seed is not None else [])
+        + [f"--set {pair}" for pair in overrides]
+    )
     intro = (
         f"Command: `{command}`. {spec.paper}, {spec.section}. {spec.intro} Learned agents: "
         f"{num_seeds} training seed(s) each, the table shows the mean over seeds with "
