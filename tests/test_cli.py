@@ -259,3 +259,14 @@ def test_killed_run_resumes_to_the_same_parameters_and_metrics(tmp_path):
     for a, b in zip(jax.tree.leaves(state_full), jax.tree.leaves(state_cut), strict=True):
         np.testing.assert_array_equal(a, b)
     assert read_metrics(cut / "metrics.jsonl") == read_metrics(tmp_path / "full" / "metrics.jsonl")
+
+
+@pytest.mark.slow
+def test_a_learner_without_a_task_family_trains_and_evaluate_says_why_not(tmp_path, capsys):
+    run = str(tmp_path / "h")
+    tiny = ["num_updates=4", "updates_per_chunk=2", "num_functions=8", "hidden_size=8"]
+    args = ["train", "--learner", "hochreiter2001", "--out", run, "--no-progress"]
+    assert main([*args, *[x for s in tiny for x in ("--set", s)]]) == 0
+    assert (tmp_path / "h" / "training.png").stat().st_size > 0
+    assert main(["evaluate", "--checkpoint", run, "--out", str(tmp_path / "e")]) == 2
+    assert "learns no task family" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from learn2rl import checkpoint
+from learn2rl import checkpoint, runner
 from learn2rl.errors import Learn2RLError
 from learn2rl.experiments import hochreiter2001 as experiment
 from learn2rl.learners.hochreiter2001 import (
@@ -19,8 +19,8 @@ from learn2rl.learners.hochreiter2001 import (
     network_inputs,
     quadratic,
     sample_inputs,
-    train,
 )
+from learn2rl.logging import read_metrics
 
 TINY = Config(
     num_examples=10,
@@ -230,20 +230,42 @@ def test_same_seed_gives_bit_identical_training_and_resume_replays_it(tmp_path):
     assert not np.array_equal(
         jax.tree.leaves(other_state.params)[0], jax.tree.leaves(runs[0][0])[0]
     )
-    # Killed after the first chunk and continued == uninterrupted.
-    _, stopped, _ = train(TINY, tmp_path / "a", progress=False, stop_at=2)
+    # Through the runner: killed after the first chunk and continued == uninterrupted.
+    _, stopped = runner.train("hochreiter2001", TINY, tmp_path / "a", progress=False, stop_at=2)
     assert int(stopped.update) == 2
-    _, resumed, _ = train(TINY, tmp_path / "a", progress=False)
-    _, straight, _ = train(TINY, tmp_path / "b", progress=False)
+    _, resumed = runner.train("hochreiter2001", TINY, tmp_path / "a", resume=True, progress=False)
+    _, straight = runner.train("hochreiter2001", TINY, tmp_path / "b", progress=False)
     for a, b in zip(
         jax.tree.leaves(jax.device_get(resumed.params)),
         jax.tree.leaves(jax.device_get(straight.params)),
         strict=True,
     ):
         np.testing.assert_array_equal(a, b)
-    assert checkpoint.load_meta(tmp_path / "a" / "checkpoint")["update"] == TINY.num_updates
+    meta = checkpoint.load_meta(tmp_path / "a" / "checkpoint")
+    assert meta["update"] == TINY.num_updates and meta["learner"] == "hochreiter2001"
+    assert read_metrics(tmp_path / "a" / "metrics.jsonl") == read_metrics(
+        tmp_path / "b" / "metrics.jsonl"
+    )
+    learner, loaded, _ = runner.load_learner(tmp_path / "a" / "checkpoint", "hochreiter2001")
+    assert isinstance(learner, FunctionLearner) and int(loaded.update) == TINY.num_updates
     with pytest.raises(Learn2RLError, match="different config \\(hidden_size\\)"):
-        train(TINY.replace(hidden_size=4), tmp_path / "a", progress=False)
+        runner.train("hochreiter2001", TINY.replace(hidden_size=4), tmp_path / "a", resume=True)
+
+
+@pytest.mark.slow
+def test_the_runner_stops_a_diverging_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    original = FunctionLearner.train_chunk
+
+    def train_chunk(self, state, n):
+        state, metrics = original(self, state, n)
+        if int(state.update) > 2:
+            metrics = {**metrics, "loss": jnp.full_like(metrics["loss"], jnp.nan)}
+        return state, metrics
+
+    monkeypatch.setattr(FunctionLearner, "train_chunk", train_chunk)
+    with pytest.raises(Learn2RLError, match="diverged at update 3: loss is nan.*update 2"):
+        runner.train("hochreiter2001", TINY, tmp_path, progress=False)
+    assert checkpoint.load_meta(tmp_path / "checkpoint")["update"] == 2
 
 
 @pytest.mark.slow

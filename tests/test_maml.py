@@ -90,16 +90,16 @@ def test_reptile_direction_on_a_quadratic_matches_the_hand_written_update():
 
 # --- the second-order meta-gradient of the real learner against finite differences -------------
 def _meta_batch(learner, seed=0):
-    """Episodes and references for one meta-update, as ``MAML.meta_update`` builds them."""
-    c = learner.config
-    tasks, indices = learner.sample_tasks(jax.random.PRNGKey(seed), jnp.arange(c.num_tasks))
+    """Episodes and references for one meta-update, as ``maml.ppo_meta_update`` builds them."""
+    c, meta, model = learner.config, learner.meta, learner.model
+    tasks, indices = model.sample_tasks(jax.random.PRNGKey(seed), jnp.arange(c.num_tasks))
     params = learner.init().params
-    start = jax.vmap(learner.task_params, in_axes=(None, 0))(params, indices)
+    start = jax.vmap(model.task_params, in_axes=(None, 0))(params, indices)
     keys = jax.random.split(jax.random.PRNGKey(seed + 1), c.num_tasks)
-    pre, post, _ = jax.vmap(learner.collect)(start, keys, tasks)
+    pre, post, _ = jax.vmap(meta.collect)(start, keys, tasks)
 
-    pre_ref, post_ref = jax.vmap(learner.reference_log_probs)(start, pre, post)
-    post_adv = jax.vmap(learner.advantages)(post)
+    pre_ref, post_ref = jax.vmap(meta.reference_log_probs)(start, pre, post)
+    post_adv = jax.vmap(meta.advantages)(post)
     return params, (indices, pre, post, pre_ref, post_ref, post_adv)
 
 
@@ -120,8 +120,8 @@ def test_second_order_meta_gradient_matches_finite_differences(tiny_family, cls,
         params, batch = to64(params), to64(batch)
         flat, unravel = ravel_pytree(params)
         # The PPO clip has kinks; use a huge clip so the objective is smooth for the check.
-        learner.config = learner.config.replace(ppo_clip=1e6)
-        loss = lambda v: learner.outer_loss(unravel(v), *batch)  # noqa: E731
+        smooth = cls(config.replace(ppo_clip=1e6), tiny_family)
+        loss = lambda v: smooth.outer_loss(unravel(v), *batch)  # noqa: E731
         grad = jax.grad(loss)(flat)
         rng = np.random.default_rng(0)
         for _ in range(3):
@@ -130,8 +130,8 @@ def test_second_order_meta_gradient_matches_finite_differences(tiny_family, cls,
             numeric = (loss(flat + eps * direction) - loss(flat - eps * direction)) / (2 * eps)
             np.testing.assert_allclose(grad @ direction, numeric, rtol=1e-5, atol=1e-9)
         # First-order MAML gives a different gradient on the same batch.
-        learner.config = learner.config.replace(first_order=True)
-        first = jax.grad(loss)(flat)
+        first_order = cls(config.replace(ppo_clip=1e6, first_order=True), tiny_family)
+        first = jax.grad(lambda v: first_order.outer_loss(unravel(v), *batch))(flat)
         assert float(jnp.linalg.norm(first - grad)) > 1e-3 * float(jnp.linalg.norm(grad))
 
 
@@ -221,7 +221,7 @@ def test_adaptation_step_changes_the_policy_and_uses_the_halved_step(tiny_family
     params = learner.init().params
     agent = learner.agent(params)
     state = agent.init(jax.random.PRNGKey(0))
-    episodes = learner.rollout(params, jax.random.PRNGKey(1), tiny_family.task(0))
+    episodes = learner.meta.rollout(params, jax.random.PRNGKey(1), tiny_family.task(0))
     first = agent.adapt(jax.random.PRNGKey(2), state, episodes)
     second = agent.adapt(jax.random.PRNGKey(2), (params, jnp.int32(1)), episodes)
     d1 = ravel_pytree(first[0])[0] - ravel_pytree(params)[0]
@@ -240,14 +240,14 @@ def test_gradient_agent_trials_must_be_whole_batches(tiny_family):
 def test_maesn_test_trials_start_from_the_latent_prior(tiny_family):
     learner = maesn.MAESN(maesn.Config(**TINY, num_train_tasks=5), tiny_family)
     params = learner.init().params
-    start = learner.test_params(params)
+    start = learner.model.test_params(params)
     np.testing.assert_array_equal(start["mean"], 0.0)
     np.testing.assert_array_equal(start["log_std"], 0.0)
     # The KL regularizer is zero at the prior and positive away from it.
     indices = jnp.arange(3)
-    assert float(learner.regularizer(params, indices)) == 0.0
+    assert float(learner.model.regularizer(params, indices)) == 0.0
     moved = {**params, "latent_mean": params["latent_mean"] + 1.0}
-    assert float(learner.regularizer(moved, indices)) > 0.0
+    assert float(learner.model.regularizer(moved, indices)) > 0.0
 
 
 @pytest.mark.parametrize(
@@ -271,6 +271,21 @@ def test_bad_configs_are_rejected(config_cls, field, value, message):
 def test_gradient_learners_refuse_discrete_families():
     with pytest.raises(Learn2RLError, match="continuous"):
         maml.MAML(maml.Config(task="bandit/independent-2arm"), make("bandit/independent-2arm"))
+
+
+def test_gradient_learners_compose_the_shared_meta_batch_instead_of_subclassing(tiny_family):
+    classes = (maml.MAML, reptile.Reptile, maesn.MAESN)
+    for cls in classes:
+        assert not any(issubclass(cls, other) for other in classes if other is not cls)
+    assert "ppo_epochs" not in reptile.Config.__dataclass_fields__
+    learner = reptile.Reptile(
+        reptile.Config(**{k: v for k, v in TINY.items() if k != "ppo_epochs"})
+    )
+    assert learner.family.family_id == "control/point-goal"  # built from config.task
+    assert learner.meta.first_order and learner.episodes_per_trial == 4 * 3
+    assert maml.MAML(maml.Config(**TINY), tiny_family).episodes_per_trial == 4 * 2
+    # Environment steps of one meta-update: every task's episodes, full length.
+    assert maml.MAML(maml.Config(**TINY), tiny_family).steps_per_update == 3 * 8 * 6
 
 
 def test_config_round_trips_through_json_types():

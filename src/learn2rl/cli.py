@@ -122,14 +122,17 @@ def train(
 
     config_cls, _ = learners.get(learner)
     config = build_config(config_cls, None, config, set_, task=task, num_updates=updates, seed=seed)
-    tasks.make(config.task)  # an unknown task id fails here, before any compilation
+    if hasattr(config, "task"):  # hochreiter2001 fits functions, not a task family
+        tasks.make(config.task)  # an unknown task id fails here, before any compilation
     console = _console()
     if keep <= 0:
         raise Learn2RLError(f"--keep must be positive, got {keep}")
-    _, state = runner.train(
+    trained, state = runner.train(
         learner, config, out, resume=resume, progress=progress, console=console, keep=keep
     )
-    plot_training(read_metrics(out / "metrics.jsonl"), out / "training.png")
+    plot_training(
+        read_metrics(out / "metrics.jsonl"), out / "training.png", trained.progress_metric
+    )
     console.print(
         f"trained {int(state.update)} updates; checkpoint in {out / runner.CHECKPOINT_DIR}"
     )
@@ -159,11 +162,16 @@ def evaluate(
         else checkpoint
     )
     learner, state, meta = runner.load_learner(directory)
+    if not hasattr(learner, "family"):
+        raise Learn2RLError(
+            f"{meta['learner']} learns no task family, so there are no held-out tasks to evaluate "
+            f"it on (its experiment measures it: learn2rl reproduce {meta['learner']})"
+        )
     family = learner.family
     names = None if baselines_ is None else [b.strip() for b in baselines_.split(",") if b.strip()]
     # RL^2 runs the trial it was trained on; a gradient learner (MAML, Reptile, MAESN) the
     # episodes of one meta-training task: a batch before and after each inner step.
-    num_episodes = getattr(learner.config, "num_episodes", None) or learner.trial.num_episodes
+    num_episodes = learner.episodes_per_trial
     agents = [learner.agent(state.params, name=meta["learner"])]
     agents += baseline_agents(family, num_episodes, names)
     console = _console()

@@ -1,8 +1,11 @@
 """The Python loop around jitted training chunks: progress, logs, checkpoints, resume, divergence.
 
-Nothing here runs inside ``jit``. Each chunk of ``updates_per_chunk`` updates is one compiled call;
-between chunks the loop checks the chunk for NaN/inf, writes metrics (JSONL + TensorBoard), saves a
-checkpoint and updates the progress bar. A run resumed from its checkpoint continues with the same
+The runner talks to learners only through the ``types.Learner`` contract: ``init`` / ``place`` /
+``train_chunk``, ``config`` (``num_updates``, ``updates_per_chunk``, ``to_dict``),
+``steps_per_update``, ``progress_metric`` and ``devices``. Nothing here runs inside ``jit``. Each
+chunk of ``updates_per_chunk`` updates is one compiled call; between chunks the loop checks the
+chunk for NaN/inf, writes metrics (JSONL + TensorBoard), saves a checkpoint and updates the
+progress bar. A run resumed from its checkpoint continues with the same
 chunk boundaries, so it ends with the same parameters and metrics as an uninterrupted run.
 
 A run records what it is before it computes anything: the update-0 checkpoint (config, learn2rl
@@ -28,15 +31,15 @@ from learn2rl.errors import Learn2RLError
 from learn2rl.learners import get as get_learner
 from learn2rl.logging import RunLogger
 from learn2rl.provenance import run_info
-from learn2rl.tasks import make
 
 CHECKPOINT_DIR = "checkpoint"
 
 
 def build(learner_name: str, config: Any):
-    """The learner object for a config (builds the task family from ``config.task``)."""
+    """The learner object for a config: ``cls(config)`` of the registered learner (a learner of a
+    task family builds the family from ``config.task``)."""
     _, learner_cls = get_learner(learner_name)
-    return learner_cls(config, make(config.task))
+    return learner_cls(config)
 
 
 def checkpoint_meta(
@@ -122,14 +125,15 @@ def train(
         train_seconds = 0.0
         provenance = [{"from_update": 0, **this_code}]
     start = int(state.update)
-    steps_per_update = config.num_tasks * learner.trial.max_steps
+    steps_per_update = learner.steps_per_update
+    shown = learner.progress_metric
     with contextlib.ExitStack() as cleanup:
         checkpoints = cleanup.enter_context(checkpoint.Checkpoints(ckpt_dir, keep))
         logger = RunLogger(out, resume_from_update=start if resume else None)
         cleanup.callback(logger.close)
         if console is not None and start < config.num_updates:
             console.print(f"training on {describe_backend(len(learner.devices))}")
-        bar = _Progress(config.num_updates, start, steps_per_update, progress, console)
+        bar = _Progress(config.num_updates, start, steps_per_update, shown, progress, console)
         cleanup.callback(bar.close)
         if not resume:
             meta = checkpoint_meta(learner_name, config, start, train_seconds, provenance)
@@ -165,7 +169,7 @@ def train(
                 learner_name, config, int(state.update), train_seconds, provenance
             )
             checkpoints.save(host_state, meta)
-            bar.advance(size, seconds, float(metrics["trial_return"][-1]))
+            bar.advance(size, seconds, float(metrics[shown][-1]))
     return learner, state
 
 
@@ -219,9 +223,18 @@ def _continue_provenance(
 
 
 class _Progress:
-    """A rich progress bar with env-steps/s and the latest mean trial return."""
+    """A rich progress bar with steps/s (``steps_per_update``: env steps, or examples) and the
+    latest value of the learner's ``progress_metric`` (shown as ``return`` for the trial return)."""
 
-    def __init__(self, total: int, done: int, steps_per_update: int, enabled: bool, console=None):
+    def __init__(
+        self,
+        total: int,
+        done: int,
+        steps_per_update: int,
+        metric_name: str,
+        enabled: bool,
+        console=None,
+    ):
         self.steps_per_update = steps_per_update
         self.enabled = enabled
         if not enabled:
@@ -234,13 +247,14 @@ class _Progress:
             TimeElapsedColumn,
         )
 
+        label = "return" if metric_name == "trial_return" else metric_name
         self.progress = Progress(
             # Fits an 80-column terminal: "train ━━━ 1200/5000 0:00:41 1.03M steps/s return 63.54"
             TextColumn("[bold]train"),
             BarColumn(bar_width=16),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[rate]} steps/s return {task.fields[metric]}"),
+            TextColumn(f"{{task.fields[rate]}} steps/s {label} {{task.fields[metric]}}"),
             console=console,
             transient=False,
         )
@@ -252,8 +266,10 @@ class _Progress:
     def advance(self, updates: int, seconds: float, metric: float):
         if self.enabled:
             rate = updates * self.steps_per_update / max(seconds, 1e-9)
+            # Two decimals for returns; small values (a loss of 0.003) keep four digits.
+            shown = f"{metric:.2f}" if abs(metric) >= 1 else f"{metric:.4g}"
             self.progress.update(
-                self.task, advance=updates, rate=f"{rate / 1e6:.2f}M", metric=f"{metric:.2f}"
+                self.task, advance=updates, rate=f"{rate / 1e6:.2f}M", metric=shown
             )
 
     def close(self):

@@ -1,4 +1,5 @@
-"""Shared types: the observation an adaptive agent sees inside a trial, and the agent interface.
+"""Shared types: the observation an adaptive agent sees inside a trial, the agent interface, and the
+contract every learner meets (``Learner``).
 
 Every adaptive agent, learned (RL^2) or classical (Thompson sampling, UCB1, Bayes-optimal ...), is a
 pair of pure functions, so that one evaluation function can run any of them under ``jax.jit`` and
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 from flax import struct
@@ -113,3 +114,66 @@ class AgentKind:
         """The agent for ``params``: its functions work when called directly (built from the
         concrete ``params``), and it carries ``params`` and this kind for ``evaluate``."""
         return self.build(params)._replace(params=params, kind=self)
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """What the runner, checkpoints, the CLI and the experiments need of a learner.
+
+    Every registered learner (``learn2rl.learners.get``) is a class built as ``cls(config)`` (a
+    learner of a task family builds it from ``config.task``; tests may pass ``family`` and
+    ``devices`` too) whose instances have these members:
+
+    ``config``
+        A frozen dataclass of settings (fields documented; validated on construction with the
+        ``learners.base.check_*`` helpers; one error per field, ``config.<field> must be ...``)
+        with ``to_dict()`` (JSON-ready values), ``from_dict(values)`` (names unknown fields) and
+        ``replace(**changes)``, as ``learners.base.ConfigMixin`` gives them, and the fields
+        ``num_updates`` (updates in a run), ``updates_per_chunk`` (updates per jitted call; the
+        runner logs and checkpoints between chunks) and ``seed``.
+    ``init(seed=None) -> state``
+        A fresh train state for ``seed`` (default ``config.seed``), already ``place``-d: a pytree
+        of arrays (a ``flax.struct`` dataclass) with ``params`` and an integer ``update`` field,
+        the number of updates done. Checkpoints store it; loading reads into ``init()``'s layout.
+    ``place(state) -> state``
+        The state laid out over ``devices`` as ``train_chunk`` returns it, so that a restored
+        state and a trained one hit the same compiled chunk.
+    ``train_chunk(state, n) -> (state, metrics)``
+        ``n`` updates (one compiled call); ``state.update`` grows by ``n``. ``metrics`` maps
+        names to arrays with one row per update (the runner writes one ``metrics.jsonl`` line per
+        update and stops on a non-finite value); it always holds ``progress_metric``. Update
+        ``u`` must depend only on the state and ``u``, so a resumed run replays an uninterrupted
+        one.
+    ``progress_metric``
+        The name of the metric the runner's progress bar shows: ``"trial_return"`` (the mean
+        return of the training trials) for the RL learners, ``"loss"`` for Hochreiter 2001.
+    ``steps_per_update``
+        How much data one update consumes, the progress bar's rate and ``metrics.jsonl``'s
+        ``env_steps`` column: environment steps (tasks x steps of a trial) for the RL learners,
+        examples (functions x examples) for Hochreiter 2001.
+    ``devices``
+        The devices ``train_chunk`` shards its batch over (``learners.base.ShardedChunks``).
+    ``agent(params, ...)``
+        The meta-trained learner for evaluation: an ``Agent`` (RL^2) or ``GradientAgent`` (MAML,
+        Reptile, MAESN) bound to ``params`` that ``evaluation.evaluate`` runs on held-out tasks;
+        for Hochreiter 2001, which fits functions, a ``FunctionAgent`` (its prediction and
+        error-curve functions). Keyword options (``name``, ``greedy``, step sizes) vary by
+        learner.
+
+    Learners of a task family also have ``family`` and ``episodes_per_trial`` (the episodes of
+    one trial, what ``learn2rl evaluate`` runs). ``isinstance(x, Learner)`` checks only that the
+    members exist.
+    """
+
+    config: Any
+    devices: list
+    steps_per_update: int
+    progress_metric: str
+
+    def init(self, seed: int | None = None) -> Any: ...
+
+    def place(self, state: Any) -> Any: ...
+
+    def train_chunk(self, state: Any, num_updates: int) -> tuple[Any, dict[str, Any]]: ...
+
+    def agent(self, params: Any, *args: Any, **kwargs: Any) -> Any: ...

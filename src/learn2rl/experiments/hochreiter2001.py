@@ -37,15 +37,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from learn2rl import checkpoint, runner
 from learn2rl.evaluation import ci95
 from learn2rl.experiments.common import EVAL_SEED, finding, findings_section
 from learn2rl.learners.hochreiter2001 import (
+    LEARNER_NAME,
     NUM_FEATURES,
     PRIOR_VARIANCE,
     Config,
     QuadraticFunctions,
     sample_inputs,
-    train,
 )
 from learn2rl.report import config_text, machine_line, write_results_json
 
@@ -409,7 +410,13 @@ def run(
             f"{length} examples per function, {config.num_updates} updates x "
             f"{config.num_functions} functions -> {out}"
         )
-    learner, state, train_seconds = train(config, out, progress=progress, console=console)
+    # A run already in ``out`` is continued (or, if finished, just reloaded).
+    resume = checkpoint.exists(out / runner.CHECKPOINT_DIR)
+    learner, state = runner.train(
+        LEARNER_NAME, config, out, resume=resume, progress=progress, console=console
+    )
+    meta = checkpoint.load_meta(out / runner.CHECKPOINT_DIR)
+    train_seconds = float(meta.get("train_seconds", 0.0))
 
     coefficients, xs, queries = evaluation_data(learner.functions, num_test, length)
     lstm = learner.error_curves(state.params, coefficients, xs, queries).astype(np.float64)

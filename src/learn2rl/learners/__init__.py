@@ -1,21 +1,28 @@
-"""Meta-learners. ``get(name)`` returns a learner's (Config class, learner class)."""
+"""Meta-learners. ``get(name)`` returns a learner's (Config class, learner class).
+
+Every learner class meets ``learn2rl.types.Learner``: ``cls(config)`` builds it (a learner of a
+task family builds the family from ``config.task``), and the runner, checkpoints, the CLI and
+the experiments use only that contract.
+"""
 
 from __future__ import annotations
 
 from learn2rl.errors import Learn2RLError
-from learn2rl.learners import maesn, maml, reptile, rl2
+from learn2rl.learners import hochreiter2001, maesn, maml, reptile, rl2
 
 _LEARNERS = {
     "rl2": (rl2.Config, rl2.RL2),
     "maml": (maml.Config, maml.MAML),
     "reptile": (reptile.Config, reptile.Reptile),
     "maesn": (maesn.Config, maesn.MAESN),
+    "hochreiter2001": (hochreiter2001.Config, hochreiter2001.FunctionLearner),
 }
 _DESCRIPTIONS = {
     "rl2": "RL^2 / learning to reinforcement learn: recurrent A2C or PPO (Duan 2016, Wang 2016)",
     "maml": "MAML: a policy one VPG step from every task; PPO outer loop (Finn 2017)",
     "reptile": "Reptile: move towards the policies VPG reaches on each task (Nichol 2018)",
     "maesn": "MAESN: MAML with per-task latent exploration noise (Gupta 2018)",
+    "hochreiter2001": "LSTM that fits new quadratics in its activations (Hochreiter 2001)",
 }
 
 

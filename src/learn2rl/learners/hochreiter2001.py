@@ -27,17 +27,17 @@ Training: Adam (learning rate decayed linearly) with a global-norm clip on the m
 all predictions of a batch of sequences; ``train_chunk`` runs ``n`` updates in one ``jax.jit``
 (``lax.scan`` over updates, ``vmap`` over functions, ``shard_map`` over the local devices). Update
 ``u`` uses ``fold_in(key, u)``, so a resumed run replays what an uninterrupted run does and the same
-config and seed give the same parameters. ``train`` is the Python loop between chunks: progress,
-``metrics.jsonl``, msgpack checkpoints (``learn2rl.checkpoint``), resume.
+config and seed give the same parameters. ``FunctionLearner`` is a ``types.Learner`` (registered
+as ``hochreiter2001``), so ``runner.train`` runs the loop between chunks: progress,
+``metrics.jsonl``, checkpoints, resume and the divergence check.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,7 +46,6 @@ import optax
 from flax import linen as nn
 from flax import struct
 
-from learn2rl import checkpoint
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners.base import (
     ConfigMixin,
@@ -64,7 +63,6 @@ PRIORS = ("uniform", "gaussian")
 NUM_FEATURES = 6
 PRIOR_VARIANCE = 98.0 / 135.0  # E[f(x)^2] under both priors (E[a a^T] = I/3, x ~ U[-1, 1]^2)
 _ROOT_SEED = 20010821  # fixed: function index i is the same function in every run, on every machine
-CHECKPOINT_DIR = "checkpoint"
 # Compiled functions, shared by learners with the same config and devices (they compute the same
 # thing), so reloading a run or building a second learner does not compile again.
 _COMPILED: dict[tuple, Any] = {}
@@ -192,8 +190,28 @@ class TrainState:
     key: jax.Array  # base key; update u uses fold_in(key, u)
 
 
+class FunctionAgent(NamedTuple):
+    """The meta-trained network with its weights fixed, for evaluation (``FunctionLearner.agent``).
+
+    ``predict(xs, ys)``: its predictions of y_1..y_T for one sequence; ``error_curves(coefficients,
+    xs, queries)``: the generalisation error after k = 0..T-1 examples of many functions
+    (``FunctionLearner.error_curves``).
+    """
+
+    name: str
+    predict: Callable[[jax.Array, jax.Array], jax.Array]
+    error_curves: Callable[..., np.ndarray]
+    params: Any
+
+
 class FunctionLearner:
-    """Meta-trains ``FunctionLSTM`` on sequences of quadratics: ``init`` -> ``train_chunk``."""
+    """Meta-trains ``FunctionLSTM`` on sequences of quadratics: ``init`` -> ``train_chunk``.
+
+    A ``types.Learner`` without a task family: one update reads ``num_functions`` sequences of
+    ``num_examples`` examples (``steps_per_update`` counts examples); the progress bar shows the
+    sequence loss."""
+
+    progress_metric = "loss"
 
     def __init__(self, config: Config, devices: list | None = None):
         self.config = config
@@ -216,6 +234,11 @@ class FunctionLearner:
         )
         self._cache_key = (config, tuple(self.devices))
 
+    @property
+    def steps_per_update(self) -> int:
+        """Examples read by one update: ``num_functions`` sequences of ``num_examples``."""
+        return self.config.num_functions * self.config.num_examples
+
     def init(self, seed: int | None = None) -> TrainState:
         key = jax.random.PRNGKey(self.config.seed if seed is None else seed)
         init_key, run_key = jax.random.split(key)
@@ -228,6 +251,16 @@ class FunctionLearner:
     def place(self, state: TrainState) -> TrainState:
         """Replicate a state over the devices (as ``train_chunk`` returns it)."""
         return self.chunks.place(state)
+
+    def agent(self, params, name: str = "lstm") -> FunctionAgent:
+        """The network with weights ``params`` as a ``FunctionAgent``: fitting a new function is
+        running it (``predict``), scored by ``error_curves``."""
+        return FunctionAgent(
+            name=name,
+            predict=partial(self.predict, params),
+            error_curves=partial(self.error_curves, params),
+            params=params,
+        )
 
     # --- one sequence -------------------------------------------------------------------------
     def predict(self, params, xs: jax.Array, ys: jax.Array) -> jax.Array:
@@ -324,116 +357,3 @@ class FunctionLearner:
     def train_chunk(self, state: TrainState, num_updates: int) -> tuple[TrainState, dict]:
         """``num_updates`` updates in one jit; returns per-update metrics (arrays)."""
         return self.chunks.run(self._local_updates, state, num_updates)
-
-
-# --- the loop between chunks ------------------------------------------------------------------
-def load(directory: str | Path) -> tuple[FunctionLearner, TrainState, dict[str, Any]]:
-    """Rebuild ``(learner, state, meta)`` from a checkpoint directory."""
-    directory = Path(directory)
-    meta = checkpoint.load_meta(directory)
-    if meta.get("learner") != LEARNER_NAME or not isinstance(meta.get("config"), dict):
-        raise Learn2RLError(f"checkpoint {directory} is not a {LEARNER_NAME} run")
-    learner = FunctionLearner(Config.from_dict(meta["config"]))
-    state = checkpoint.load_state(directory, learner.init())
-    if int(state.update) != meta.get("update"):
-        raise Learn2RLError(f"corrupt checkpoint {directory}: update count disagrees with metadata")
-    return learner, learner.place(state), meta
-
-
-def train(
-    config: Config,
-    out: str | Path,
-    progress: bool = True,
-    console=None,
-    stop_at: int | None = None,
-) -> tuple[FunctionLearner, TrainState, float]:
-    """Meta-train into ``out`` (checkpoint, metrics.jsonl); returns ``(learner, state, seconds)``.
-
-    A run already in ``out`` with the same config is continued (or, if finished, just reloaded);
-    one with another config is an error. ``stop_at`` ends early after the chunk reaching it.
-    ``seconds`` is the training wall-clock time summed over resumes.
-    """
-    from learn2rl.logging import RunLogger
-
-    out = Path(out)
-    ckpt_dir = out / CHECKPOINT_DIR
-    if checkpoint.exists(ckpt_dir):
-        learner, state, meta = load(ckpt_dir)
-        if learner.config != config:
-            diff = sorted(k for k, v in config.to_dict().items() if meta["config"].get(k) != v)
-            raise Learn2RLError(
-                f"{out} holds a {LEARNER_NAME} run with a different config ({', '.join(diff)}); "
-                "use another --out"
-            )
-        seconds = float(meta.get("train_seconds", 0.0))
-        if console is not None and int(state.update) < config.num_updates:
-            console.print(f"  continuing the run in {out} from update {int(state.update)}")
-        resume_from: int | None = int(state.update)
-    else:
-        learner = FunctionLearner(config)
-        state = learner.init()
-        seconds, resume_from = 0.0, None
-    end = config.num_updates if stop_at is None else min(stop_at, config.num_updates)
-    if int(state.update) >= end:
-        return learner, state, seconds
-    logger = RunLogger(out, resume_from_update=resume_from, tensorboard=False)
-    bar = _Progress(config.num_updates, int(state.update), progress, console)
-    try:
-        while int(state.update) < end:
-            first = int(state.update)
-            size = min(
-                config.updates_per_chunk - first % config.updates_per_chunk,
-                config.num_updates - first,
-            )
-            tic = time.perf_counter()
-            state, metrics = learner.train_chunk(state, size)
-            metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
-            seconds += time.perf_counter() - tic
-            meta = {
-                "learner": LEARNER_NAME,
-                "config": config.to_dict(),
-                "update": int(state.update),
-                "train_seconds": round(seconds, 3),
-            }
-            logger.log_chunk(first, metrics)  # before the checkpoint, the commit point (runner.py)
-            checkpoint.save(ckpt_dir, state, meta)
-            bar.advance(size, float(metrics["loss"][-1]), float(metrics["mse_last"][-1]))
-    finally:
-        bar.close()
-        logger.close()
-    return learner, state, seconds
-
-
-class _Progress:
-    """A rich progress bar with the latest sequence loss and the error at the last example."""
-
-    def __init__(self, total: int, done: int, enabled: bool, console=None):
-        self.enabled = enabled
-        if not enabled:
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("[bold]train"),
-            BarColumn(bar_width=16),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("loss {task.fields[loss]} last-step mse {task.fields[last]}"),
-            console=console,
-        )
-        self.task = self.progress.add_task("train", total=total, completed=done, loss="-", last="-")
-        self.progress.start()
-
-    def advance(self, updates: int, loss: float, last: float):
-        if self.enabled:
-            self.progress.update(self.task, advance=updates, loss=f"{loss:.4f}", last=f"{last:.4f}")
-
-    def close(self):
-        if self.enabled:
-            self.progress.stop()

@@ -20,6 +20,10 @@ an action taken at the start of the episode, so the score-function gradient reac
 Simplification, stated: the paper learns per-parameter inner step sizes; here they are fixed
 (``inner_step_size`` for the policy, ``latent_step_size`` for the latent), and
 ``adapt_policy=False`` adapts the latent alone.
+
+Layout: ``MAESN`` has a ``meta_batch.MetaBatch`` configured with ``LatentPolicy`` (the latent-
+conditioned policy, the per-task latents and the KL regularizer) and MAML's PPO outer update
+(``maml.ppo_meta_update``).
 """
 
 from __future__ import annotations
@@ -32,13 +36,18 @@ import jax.numpy as jnp
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners import maml
 from learn2rl.learners import policy_gradient as pg
+from learn2rl.learners.base import check_non_negative, check_positive, check_positive_ints
+from learn2rl.learners.meta_batch import MetaBatch, TrainState, continuous_family
 from learn2rl.ops import gaussian
 from learn2rl.rollout import Episodes
+from learn2rl.tasks.base import TaskFamily, split_range
 
 
 @dataclass(frozen=True)
 class Config(maml.Config):
     """MAESN settings: MAML's plus the task latents."""
+
+    learner = "maesn"
 
     latent_size: int = 2
     """Dimension of the per-episode latent z."""
@@ -51,12 +60,11 @@ class Config(maml.Config):
     adapt_policy: bool = True
     """Adapt the policy parameters too (False: only the latent distribution)."""
 
-    _positive_ints = (*maml.Config._positive_ints, "latent_size", "num_train_tasks")
-    _positive = (*maml.Config._positive, "latent_step_size")
-    _non_negative = ("kl_weight",)
-
     def __post_init__(self):
         super().__post_init__()
+        check_positive_ints(self, "latent_size", "num_train_tasks")
+        check_positive(self, "latent_step_size")
+        check_non_negative(self, "kl_weight")
         if self.num_tasks > self.num_train_tasks:
             raise Learn2RLError(
                 f"config.num_tasks ({self.num_tasks}) must not exceed config.num_train_tasks "
@@ -64,18 +72,23 @@ class Config(maml.Config):
             )
 
 
-class MAESN(maml.MAML):
-    """MAML over ``(policy, task latent)``; a test task starts from the latent prior."""
+class LatentPolicy:
+    """MAESN's task parameterization: the policy ``pi(a | s, z)`` plus, per training task ``i``,
+    a latent distribution ``N(mu_i, sigma_i^2)``; the inner loop adapts ``(policy, mu_i,
+    log sigma_i)``, a test task starts from the prior ``N(0, I)``."""
 
-    name = "maesn"
-
-    def make_policy(self) -> pg.GaussianPolicy:
-        c = self.config
-        return pg.GaussianPolicy(
-            self.family, c.hidden_sizes, c.init_log_std, c.latent_size, activation=c.activation
+    def __init__(self, family: TaskFamily, config: Config):
+        self.family = family
+        self.config = config
+        self.policy = pg.GaussianPolicy(
+            family,
+            config.hidden_sizes,
+            config.init_log_std,
+            config.latent_size,
+            activation=config.activation,
         )
 
-    def init_params(self, key):
+    def init(self, key):
         c = self.config
         shape = (c.num_train_tasks, c.latent_size)
         return {
@@ -84,8 +97,8 @@ class MAESN(maml.MAML):
             "latent_log_std": jnp.zeros(shape, jnp.float32),
         }
 
-    # --- hooks --------------------------------------------------------------------------------
     def sample_tasks(self, key, slots):
+        """Distinct tasks of the fixed training set; their indices select their latents."""
         c = self.config
         chosen = jax.random.choice(key, c.num_train_tasks, (c.num_tasks,), replace=False)
         indices = chosen[slots].astype(jnp.int32)
@@ -93,13 +106,7 @@ class MAESN(maml.MAML):
 
     def train_task(self, index):
         """Training task ``index`` of the fixed set: the first tasks of the training split."""
-        return self.family.task(self.family_train_offset + index)
-
-    @property
-    def family_train_offset(self) -> int:
-        from learn2rl.tasks.base import split_range
-
-        return split_range("train")[0]
+        return self.family.task(split_range("train")[0] + index)
 
     def task_params(self, params, index):
         return {
@@ -117,6 +124,7 @@ class MAESN(maml.MAML):
         }
 
     def log_prob(self, task_params, episodes: Episodes) -> jax.Array:
+        """Steps' log-likelihoods plus the episode's latent draw, ``log N(z; mu, sigma)``."""
         steps = self.policy.log_prob(task_params["policy"], episodes)  # [E, T]
         latent = gaussian.log_prob(task_params["mean"], task_params["log_std"], episodes.context)
         return steps + latent[:, None]
@@ -127,7 +135,7 @@ class MAESN(maml.MAML):
     def act_fn(self, task_params):
         return self.policy.act_fn(task_params["policy"])
 
-    def step_size(self, task_params):
+    def step_size(self):
         c = self.config
         policy_step = c.inner_step_size if c.adapt_policy else 0.0
         template = jax.eval_shape(self.policy.init, jax.random.PRNGKey(0))
@@ -138,8 +146,70 @@ class MAESN(maml.MAML):
         }
 
     def regularizer(self, params, indices):
+        """``kl_weight`` times the mean KL of the batch's task latents to the prior."""
         mean = params["latent_mean"][indices]
         log_std = params["latent_log_std"][indices]
         zeros = jnp.zeros_like(mean)
         kl = gaussian.kl(mean, log_std, zeros, zeros)
         return self.config.kl_weight * jnp.mean(kl)
+
+
+class MAESN:
+    """MAML over ``(policy, task latent)``; a test task starts from the latent prior.
+
+    A ``types.Learner``; ``family`` defaults to ``make(config.task)``. ``meta`` is its
+    ``MetaBatch`` (inner loop, chunks, agent), ``model`` its ``LatentPolicy``."""
+
+    name = "maesn"
+    progress_metric = "trial_return"
+
+    def __init__(
+        self, config: Config, family: TaskFamily | None = None, devices: list | None = None
+    ):
+        self.config = config
+        self.family = continuous_family(config, family, "MAESN")
+        self.model = LatentPolicy(self.family, config)
+        self.meta = MetaBatch(
+            self.name,
+            config,
+            self.family,
+            self.model,
+            self.meta_update,
+            episodes_per_task=config.episodes_per_step * (config.inner_steps + 1),
+            optimizer_steps=config.ppo_epochs,
+            first_order=config.first_order,
+            devices=devices,
+        )
+        self.devices, self.mesh = self.meta.devices, self.meta.mesh
+
+    @property
+    def episodes_per_trial(self) -> int:
+        """Episodes of one meta-training task: a batch before each inner step and one after."""
+        return self.meta.episodes_per_task
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.meta.steps_per_update
+
+    def init(self, seed: int | None = None) -> TrainState:
+        return self.meta.init(seed)
+
+    def place(self, state: TrainState) -> TrainState:
+        return self.meta.place(state)
+
+    def train_chunk(self, state: TrainState, num_updates: int):
+        """``num_updates`` meta-updates inside one jit; returns per-update metrics (arrays)."""
+        return self.meta.train_chunk(state, num_updates)
+
+    def meta_update(self, state: TrainState, slots: jax.Array, axis: str | None = None):
+        return maml.ppo_meta_update(self.meta, state, slots, axis)
+
+    def outer_loss(self, params, indices, pre, post, pre_ref, post_ref, post_adv):
+        return maml.ppo_outer_loss(
+            self.meta, params, indices, pre, post, pre_ref, post_ref, post_adv
+        )
+
+    def agent(self, params, name=None, step_size=None, step_decay=None):
+        """The meta-trained policy as a ``GradientAgent``: from the latent prior, it adapts the
+        policy and the latent by the inner VPG step."""
+        return self.meta.agent(params, name, step_size, step_decay)

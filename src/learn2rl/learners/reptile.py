@@ -8,8 +8,12 @@ paper, Sec. 5, notes this works as well as the plain step ``theta += eps * (mean
 With one inner step the update is joint training on all tasks; the MAML-like term that rewards
 fast adaptation appears from two inner steps on (the paper's Sec. 6), so the default is 3.
 
-Meta-test adaptation is the same VPG step as MAML's (``MAML.agent``), so the two are compared
-step for step on the same tasks.
+Meta-test adaptation is the same VPG step as MAML's (``MetaBatch.agent``), so the two are
+compared step for step on the same tasks.
+
+Layout: ``Reptile`` has a ``meta_batch.MetaBatch`` with MAML's policy parameterization
+(``PlainPolicy``), a first-order inner step, and its own meta-update (``Reptile.meta_update``); its
+config has no PPO fields (one Adam step per meta-update).
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ import jax.numpy as jnp
 import optax
 
 from learn2rl.learners import policy_gradient as pg
-from learn2rl.learners.maml import MAML, PolicyGradientConfig, TrainState
+from learn2rl.learners.meta_batch import (
+    MetaBatch,
+    PlainPolicy,
+    PolicyGradientConfig,
+    TrainState,
+    continuous_family,
+)
+from learn2rl.tasks.base import TaskFamily
 
 
 @dataclass(frozen=True)
@@ -29,43 +40,82 @@ class Config(PolicyGradientConfig):
     """Reptile settings: the shared ones, with 3 inner steps (Reptile needs at least 2 to
     meta-learn anything beyond joint training)."""
 
+    learner = "reptile"
+
     inner_steps: int = 3
     """Inner VPG steps per task during meta-training."""
 
 
-class Reptile(MAML):
-    """Reptile with the MAML policy, rollouts and inner step; only the meta-update differs."""
+class Reptile:
+    """Reptile with the MAML policy, rollouts and inner step; only the meta-update differs.
+
+    A ``types.Learner``; ``family`` defaults to ``make(config.task)``. ``meta`` is its
+    ``MetaBatch`` (inner loop, chunks, agent), ``model`` its ``PlainPolicy``."""
 
     name = "reptile"
+    progress_metric = "trial_return"
 
-    def episodes_per_task(self) -> int:
-        return self.config.episodes_per_step * self.config.inner_steps
+    def __init__(
+        self, config: Config, family: TaskFamily | None = None, devices: list | None = None
+    ):
+        self.config = config
+        self.family = continuous_family(config, family, "Reptile")
+        self.model = PlainPolicy(self.family, config)
+        self.meta = MetaBatch(
+            self.name,
+            config,
+            self.family,
+            self.model,
+            self.meta_update,
+            episodes_per_task=config.episodes_per_step * config.inner_steps,
+            first_order=True,  # Reptile never differentiates through the inner loop
+            devices=devices,
+        )
+        self.devices, self.mesh = self.meta.devices, self.meta.mesh
 
-    def adapt(self, task_params, episodes, ref_log_prob=None, first_order=None):
-        # Reptile never differentiates through the inner loop.
-        return super().adapt(task_params, episodes, ref_log_prob, first_order=True)
+    @property
+    def episodes_per_trial(self) -> int:
+        """Episodes of one meta-training task: a batch before each inner step."""
+        return self.meta.episodes_per_task
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.meta.steps_per_update
+
+    def init(self, seed: int | None = None) -> TrainState:
+        return self.meta.init(seed)
+
+    def place(self, state: TrainState) -> TrainState:
+        return self.meta.place(state)
+
+    def train_chunk(self, state: TrainState, num_updates: int):
+        """``num_updates`` meta-updates inside one jit; returns per-update metrics (arrays)."""
+        return self.meta.train_chunk(state, num_updates)
+
+    def agent(self, params, name=None, step_size=None, step_decay=None):
+        """The meta-trained policy as a ``GradientAgent`` adapting by the inner VPG step."""
+        return self.meta.agent(params, name, step_size, step_decay)
 
     def meta_update(self, state: TrainState, slots: jax.Array, axis: str | None = None):
-        c = self.config
-        key = jax.random.fold_in(state.key, state.update)
-        key_tasks, key_collect = jax.random.split(key)
-        tasks, _ = self.sample_tasks(key_tasks, slots)
+        """``inner_steps`` VPG steps per task from the meta-parameters, then one Adam step along
+        ``theta - mean_i(phi_i)`` (averaged over ``axis``, the devices)."""
+        c, meta = self.config, self.meta
+        tasks, _, keys = meta.task_batch(state, slots)
 
         def run_task(key, task):
             phi, returns = state.params, []
             for step_key in jax.random.split(key, c.inner_steps):
-                episodes = self.rollout(phi, step_key, task)
+                episodes = meta.rollout(phi, step_key, task)
                 returns.append(jnp.mean(episodes.returns))
-                phi = self.adapt(phi, episodes)
+                phi = meta.adapt(phi, episodes)
             return phi, jnp.stack(returns)
 
-        keys = jax.vmap(lambda i: jax.random.fold_in(key_collect, i))(slots)
         phis, returns = jax.vmap(run_task)(keys, tasks)
         direction = pg.reptile_direction(state.params, phis)
         mean_returns = jnp.mean(returns, axis=0)
         if axis is not None:
             direction, mean_returns = jax.lax.pmean((direction, mean_returns), axis)
-        updates, opt_state = self.optimizer.update(direction, state.opt_state, state.params)
+        updates, opt_state = meta.optimizer.update(direction, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = {
             "pre_return": mean_returns[0],

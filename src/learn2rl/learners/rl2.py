@@ -36,7 +36,6 @@ Implementation notes.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -49,19 +48,31 @@ import optax
 from flax import struct
 
 from learn2rl.errors import Learn2RLError
-from learn2rl.learners.base import ShardedChunks
+from learn2rl.learners.base import (
+    ConfigMixin,
+    ShardedChunks,
+    check_choice,
+    check_non_negative,
+    check_positive,
+    check_positive_ints,
+    check_seed,
+    check_unit_interval,
+)
 from learn2rl.nets.recurrent import RecurrentActorCritic
 from learn2rl.ops import gaussian
 from learn2rl.ops.losses import categorical_entropy, ppo_clip_objective
 from learn2rl.ops.returns import generalized_advantage_estimation
+from learn2rl.tasks import make
 from learn2rl.tasks.base import TaskFamily
 from learn2rl.trial import Trial
 from learn2rl.types import Agent, AgentKind, TrialObs
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ConfigMixin):
     """RL^2 settings. Defaults: two-armed Bernoulli bandits, 100 pulls, a GRU-48 trained by A2C."""
+
+    learner = "rl2"
 
     task: str = "bandit/independent-2arm"
     """Task family id (``learn2rl list``)."""
@@ -118,7 +129,8 @@ class Config:
     """Random seed; the same config and seed give the same numbers."""
 
     def __post_init__(self):
-        positive_ints = [
+        check_positive_ints(
+            self,
             "num_episodes",
             "hidden_size",
             "num_tasks",
@@ -126,53 +138,21 @@ class Config:
             "updates_per_chunk",
             "ppo_epochs",
             "ppo_minibatches",
-        ]
-        for name in positive_ints:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise Learn2RLError(f"config.{name} must be a positive integer, got {value!r}")
-        for name in [
-            "learning_rate",
-            "final_learning_rate",
-            "max_grad_norm",
-            "ppo_clip",
-            "init_std",
-        ]:
-            if not getattr(self, name) > 0:
-                raise Learn2RLError(f"config.{name} must be positive, got {getattr(self, name)!r}")
-        for name in ["gamma", "gae_lambda", "final_gamma"]:
-            if name == "final_gamma" and self.final_gamma is None:
-                continue
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise Learn2RLError(
-                    f"config.{name} must lie in [0, 1], got {getattr(self, name)!r}"
-                )
-        for name in ["value_coef", "entropy_coef", "final_entropy_coef"]:
-            if getattr(self, name) < 0:
-                raise Learn2RLError(f"config.{name} must be >= 0, got {getattr(self, name)!r}")
-        if self.algorithm not in ("a2c", "ppo"):
-            raise Learn2RLError(f"config.algorithm must be 'a2c' or 'ppo', got {self.algorithm!r}")
-        if self.cell not in ("gru", "lstm"):
-            raise Learn2RLError(f"config.cell must be 'gru' or 'lstm', got {self.cell!r}")
+        )
+        check_positive(
+            self, "learning_rate", "final_learning_rate", "max_grad_norm", "ppo_clip", "init_std"
+        )
+        check_unit_interval(self, "gamma", "gae_lambda")
+        check_unit_interval(self, "final_gamma", optional=True)
+        check_non_negative(self, "value_coef", "entropy_coef", "final_entropy_coef")
+        check_choice(self, "algorithm", ("a2c", "ppo"))
+        check_choice(self, "cell", ("gru", "lstm"))
+        check_seed(self)
         if self.algorithm == "ppo" and self.num_tasks % self.ppo_minibatches:
             raise Learn2RLError(
                 f"config.num_tasks ({self.num_tasks}) must be divisible by config.ppo_minibatches "
                 f"({self.ppo_minibatches})"
             )
-
-    def replace(self, **changes) -> Config:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Config:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise Learn2RLError(f"unknown RL^2 config field(s): {', '.join(unknown)}")
-        return cls(**values)
 
 
 def action_scale(family: TaskFamily) -> float:
@@ -242,11 +222,18 @@ class Transition:
 
 
 class RL2:
-    """RL^2 for one task family: ``init`` -> ``train_chunk`` (jitted) -> ``agent(params)``."""
+    """RL^2 for one task family: ``init`` -> ``train_chunk`` (jitted) -> ``agent(params)``.
 
-    def __init__(self, config: Config, family: TaskFamily, devices: list | None = None):
+    A ``types.Learner``; ``family`` defaults to ``make(config.task)``."""
+
+    progress_metric = "trial_return"
+
+    def __init__(
+        self, config: Config, family: TaskFamily | None = None, devices: list | None = None
+    ):
         self.config = config
-        self.family = family
+        self.family = make(config.task) if family is None else family
+        family = self.family
         self.trial = Trial(family, config.num_episodes)
         continuous = bool(getattr(family, "continuous", False))
         self.network = RecurrentActorCritic(
@@ -271,6 +258,16 @@ class RL2:
         self.optimizer = optax.chain(
             optax.clip_by_global_norm(config.max_grad_norm), optax.adam(schedule)
         )
+
+    @property
+    def episodes_per_trial(self) -> int:
+        """Episodes of one trial (``config.num_episodes``)."""
+        return self.config.num_episodes
+
+    @property
+    def steps_per_update(self) -> int:
+        """Environment steps of one update: ``num_tasks`` trials of ``trial.max_steps``."""
+        return self.config.num_tasks * self.trial.max_steps
 
     # --- setup ------------------------------------------------------------------------------
     def init(self, seed: int | None = None) -> TrainState:

@@ -1,0 +1,74 @@
+"""The Learner contract (``types.Learner``): every registered learner meets it, is built from its
+config alone, and trains a tiny chunk with the metrics the runner reads."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from learn2rl import learners, runner
+from learn2rl.types import Learner
+
+# Tiny settings per learner (a few seconds of compilation each).
+TINY = {
+    "rl2": dict(num_episodes=4, hidden_size=8, num_tasks=4, num_updates=2, updates_per_chunk=2),
+    "maml": dict(
+        hidden_sizes=(8,), num_tasks=2, episodes_per_step=2, num_updates=2, updates_per_chunk=2
+    ),
+    "reptile": dict(
+        hidden_sizes=(8,), num_tasks=2, episodes_per_step=2, inner_steps=2, num_updates=2
+    ),
+    "maesn": dict(
+        hidden_sizes=(8,), num_tasks=2, episodes_per_step=2, num_train_tasks=3, num_updates=2
+    ),
+    "hochreiter2001": dict(num_examples=5, hidden_size=8, num_functions=4, num_updates=2),
+}
+
+
+def tiny_config(name):
+    config_cls, _ = learners.get(name)
+    return config_cls(**TINY[name])
+
+
+def test_every_registered_learner_has_tiny_settings_here():
+    assert sorted(TINY) == learners.list_learners()
+
+
+@pytest.mark.parametrize("name", learners.list_learners())
+def test_configs_meet_the_contract(name):
+    config = tiny_config(name)
+    assert dataclasses.is_dataclass(config)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.seed = 3
+    assert type(config).from_dict(config.to_dict()) == config
+    assert config.replace(seed=5).seed == 5
+    for field in ("num_updates", "updates_per_chunk", "seed"):
+        assert isinstance(getattr(config, field), int)
+
+
+@pytest.mark.parametrize("name", learners.list_learners())
+def test_learners_are_built_from_their_config_and_meet_the_protocol(name):
+    learner = runner.build(name, tiny_config(name))
+    assert isinstance(learner, Learner)
+    assert learner.config == tiny_config(name)
+    assert isinstance(learner.steps_per_update, int) and learner.steps_per_update > 0
+    assert isinstance(learner.progress_metric, str)
+    assert len(learner.devices) >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", learners.list_learners())
+def test_a_tiny_chunk_gives_one_metric_row_per_update(name):
+    learner = runner.build(name, tiny_config(name))
+    state = learner.init()
+    assert int(state.update) == 0
+    placed = learner.place(jax.device_get(state))
+    assert int(placed.update) == 0
+    state, metrics = learner.train_chunk(state, 2)
+    assert int(state.update) == 2
+    assert learner.progress_metric in metrics
+    for value in metrics.values():
+        value = np.asarray(value)
+        assert value.shape[0] == 2 and np.isfinite(value).all()
+    assert learner.agent(state.params) is not None
