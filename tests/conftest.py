@@ -1,4 +1,14 @@
-from learn2rl.devices import use_cpu_cores
+import os
+from pathlib import Path
+
+# Many tests compile the same small programs (the tiny RL^2 config, in this process, in the other
+# xdist worker and in the CLI subprocesses, which inherit the variables): JAX's persistent
+# compilation cache compiles each once per run. It lives in .pytest_cache (git-ignored).
+_CACHE = Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax-compilation"
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_CACHE))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+from learn2rl.devices import use_cpu_cores  # noqa: E402
 
 # Before JAX starts: one device per core, as the CLI does, so the tests exercise sharded training.
 use_cpu_cores()

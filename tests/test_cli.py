@@ -124,7 +124,7 @@ def test_config_file_then_set_then_flags(tmp_path):
     with pytest.raises(Learn2RLError, match="not valid JSON"):
         build_config(Config, None, tmp_path / "bad.json")
     (tmp_path / "unknown.json").write_text('{"colour": "blue"}')
-    with pytest.raises(Learn2RLError, match="unknown RL.2 config field.*colour"):
+    with pytest.raises(Learn2RLError, match="unknown rl2 config field.*colour"):
         build_config(Config, None, tmp_path / "unknown.json")
 
 
