@@ -37,7 +37,12 @@ from learn2rl.errors import Learn2RLError
 from learn2rl.learners import maml
 from learn2rl.learners import policy_gradient as pg
 from learn2rl.learners.base import check_non_negative, check_positive, check_positive_ints
-from learn2rl.learners.meta_batch import MetaBatch, TrainState, continuous_family
+from learn2rl.learners.meta_batch import (
+    MetaBatch,
+    MetaBatchLearner,
+    TrainState,
+    continuous_family,
+)
 from learn2rl.ops import gaussian
 from learn2rl.rollout import Episodes
 from learn2rl.tasks.base import TaskFamily, split_range
@@ -154,14 +159,13 @@ class LatentPolicy:
         return self.config.kl_weight * jnp.mean(kl)
 
 
-class MAESN:
+class MAESN(MetaBatchLearner):
     """MAML over ``(policy, task latent)``; a test task starts from the latent prior.
 
     A ``types.Learner``; ``family`` defaults to ``make(config.task)``. ``meta`` is its
     ``MetaBatch`` (inner loop, chunks, agent), ``model`` its ``LatentPolicy``."""
 
     name = "maesn"
-    progress_metric = "trial_return"
 
     def __init__(
         self, config: Config, family: TaskFamily | None = None, devices: list | None = None
@@ -182,25 +186,6 @@ class MAESN:
         )
         self.devices, self.mesh = self.meta.devices, self.meta.mesh
 
-    @property
-    def episodes_per_trial(self) -> int:
-        """Episodes of one meta-training task: a batch before each inner step and one after."""
-        return self.meta.episodes_per_task
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.meta.steps_per_update
-
-    def init(self, seed: int | None = None) -> TrainState:
-        return self.meta.init(seed)
-
-    def place(self, state: TrainState) -> TrainState:
-        return self.meta.place(state)
-
-    def train_chunk(self, state: TrainState, num_updates: int):
-        """``num_updates`` meta-updates inside one jit; returns per-update metrics (arrays)."""
-        return self.meta.train_chunk(state, num_updates)
-
     def meta_update(self, state: TrainState, slots: jax.Array, axis: str | None = None):
         return maml.ppo_meta_update(self.meta, state, slots, axis)
 
@@ -208,8 +193,3 @@ class MAESN:
         return maml.ppo_outer_loss(
             self.meta, params, indices, pre, post, pre_ref, post_ref, post_adv
         )
-
-    def agent(self, params, name=None, step_size=None, step_decay=None):
-        """The meta-trained policy as a ``GradientAgent``: from the latent prior, it adapts the
-        policy and the latent by the inner VPG step."""
-        return self.meta.agent(params, name, step_size, step_decay)

@@ -41,6 +41,7 @@ from learn2rl.learners import policy_gradient as pg
 from learn2rl.learners.base import check_positive, check_positive_ints
 from learn2rl.learners.meta_batch import (
     MetaBatch,
+    MetaBatchLearner,
     PlainPolicy,
     PolicyGradientConfig,
     TrainState,
@@ -124,14 +125,13 @@ def ppo_meta_update(meta: MetaBatch, state: TrainState, slots: jax.Array, axis: 
     return state.replace(params=params, opt_state=opt_state, update=state.update + 1), metrics
 
 
-class MAML:
+class MAML(MetaBatchLearner):
     """MAML for one continuous-control family: ``init`` -> ``train_chunk`` -> ``agent(params)``.
 
     A ``types.Learner``; ``family`` defaults to ``make(config.task)``. ``meta`` is its
     ``MetaBatch`` (inner loop, chunks, agent), ``model`` its ``PlainPolicy``."""
 
     name = "maml"
-    progress_metric = "trial_return"
 
     def __init__(
         self, config: Config, family: TaskFamily | None = None, devices: list | None = None
@@ -152,32 +152,8 @@ class MAML:
         )
         self.devices, self.mesh = self.meta.devices, self.meta.mesh
 
-    @property
-    def episodes_per_trial(self) -> int:
-        """Episodes of one meta-training task: a batch before each inner step and one after."""
-        return self.meta.episodes_per_task
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.meta.steps_per_update
-
-    def init(self, seed: int | None = None) -> TrainState:
-        return self.meta.init(seed)
-
-    def place(self, state: TrainState) -> TrainState:
-        return self.meta.place(state)
-
-    def train_chunk(self, state: TrainState, num_updates: int):
-        """``num_updates`` meta-updates inside one jit; returns per-update metrics (arrays)."""
-        return self.meta.train_chunk(state, num_updates)
-
     def meta_update(self, state: TrainState, slots: jax.Array, axis: str | None = None):
         return ppo_meta_update(self.meta, state, slots, axis)
 
     def outer_loss(self, params, indices, pre, post, pre_ref, post_ref, post_adv):
         return ppo_outer_loss(self.meta, params, indices, pre, post, pre_ref, post_ref, post_adv)
-
-    def agent(self, params, name=None, step_size=None, step_decay=None):
-        """The meta-trained policy as a ``GradientAgent`` adapting by the inner VPG step
-        (``MetaBatch.agent``; evaluation compiles once per kind of agent)."""
-        return self.meta.agent(params, name, step_size, step_decay)

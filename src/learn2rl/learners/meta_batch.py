@@ -376,3 +376,38 @@ class MetaBatch:
             step_decay,
         )
         return AgentKind(key, build).bind(params)
+
+
+class MetaBatchLearner:
+    """The ``types.Learner`` members a gradient learner hands to its ``MetaBatch`` (``self.meta``).
+
+    MAML, Reptile and MAESN each build their own ``MetaBatch`` and parameterisation (composition);
+    this base only forwards the contract's plumbing to it, so none of them subclasses another.
+    """
+
+    progress_metric = "trial_return"
+    meta: MetaBatch
+
+    @property
+    def episodes_per_trial(self) -> int:
+        """Episodes of one meta-training task (the batches around the inner steps)."""
+        return self.meta.episodes_per_task
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.meta.steps_per_update
+
+    def init(self, seed: int | None = None) -> TrainState:
+        return self.meta.init(seed)
+
+    def place(self, state: TrainState) -> TrainState:
+        return self.meta.place(state)
+
+    def train_chunk(self, state: TrainState, num_updates: int):
+        """``num_updates`` meta-updates inside one jit; returns per-update metrics (arrays)."""
+        return self.meta.train_chunk(state, num_updates)
+
+    def agent(self, params, name=None, step_size=None, step_decay=None):
+        """The meta-trained policy as a ``GradientAgent`` adapting by the inner VPG step
+        (``MetaBatch.agent``; evaluation compiles once per kind of agent)."""
+        return self.meta.agent(params, name, step_size, step_decay)

@@ -27,6 +27,7 @@ import optax
 from learn2rl.learners import policy_gradient as pg
 from learn2rl.learners.meta_batch import (
     MetaBatch,
+    MetaBatchLearner,
     PlainPolicy,
     PolicyGradientConfig,
     TrainState,
@@ -46,14 +47,13 @@ class Config(PolicyGradientConfig):
     """Inner VPG steps per task during meta-training."""
 
 
-class Reptile:
+class Reptile(MetaBatchLearner):
     """Reptile with the MAML policy, rollouts and inner step; only the meta-update differs.
 
     A ``types.Learner``; ``family`` defaults to ``make(config.task)``. ``meta`` is its
     ``MetaBatch`` (inner loop, chunks, agent), ``model`` its ``PlainPolicy``."""
 
     name = "reptile"
-    progress_metric = "trial_return"
 
     def __init__(
         self, config: Config, family: TaskFamily | None = None, devices: list | None = None
@@ -72,29 +72,6 @@ class Reptile:
             devices=devices,
         )
         self.devices, self.mesh = self.meta.devices, self.meta.mesh
-
-    @property
-    def episodes_per_trial(self) -> int:
-        """Episodes of one meta-training task: a batch before each inner step."""
-        return self.meta.episodes_per_task
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.meta.steps_per_update
-
-    def init(self, seed: int | None = None) -> TrainState:
-        return self.meta.init(seed)
-
-    def place(self, state: TrainState) -> TrainState:
-        return self.meta.place(state)
-
-    def train_chunk(self, state: TrainState, num_updates: int):
-        """``num_updates`` meta-updates inside one jit; returns per-update metrics (arrays)."""
-        return self.meta.train_chunk(state, num_updates)
-
-    def agent(self, params, name=None, step_size=None, step_decay=None):
-        """The meta-trained policy as a ``GradientAgent`` adapting by the inner VPG step."""
-        return self.meta.agent(params, name, step_size, step_decay)
 
     def meta_update(self, state: TrainState, slots: jax.Array, axis: str | None = None):
         """``inner_steps`` VPG steps per task from the meta-parameters, then one Adam step along
