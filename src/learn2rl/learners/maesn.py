@@ -38,10 +38,8 @@ from learn2rl.learners import maml
 from learn2rl.learners import policy_gradient as pg
 from learn2rl.learners.base import check_non_negative, check_positive, check_positive_ints
 from learn2rl.learners.meta_batch import (
-    MetaBatch,
     MetaBatchLearner,
     TrainState,
-    continuous_family,
 )
 from learn2rl.ops import gaussian
 from learn2rl.rollout import Episodes
@@ -170,21 +168,15 @@ class MAESN(MetaBatchLearner):
     def __init__(
         self, config: Config, family: TaskFamily | None = None, devices: list | None = None
     ):
-        self.config = config
-        self.family = continuous_family(config, family, "MAESN")
-        self.model = LatentPolicy(self.family, config)
-        self.meta = MetaBatch(
-            self.name,
+        self._compose(
             config,
-            self.family,
-            self.model,
-            self.meta_update,
+            family,
+            devices,
+            LatentPolicy,
             episodes_per_task=config.episodes_per_step * (config.inner_steps + 1),
             optimizer_steps=config.ppo_epochs,
             first_order=config.first_order,
-            devices=devices,
         )
-        self.devices, self.mesh = self.meta.devices, self.meta.mesh
 
     def meta_update(self, state: TrainState, slots: jax.Array, axis: str | None = None):
         return maml.ppo_meta_update(self.meta, state, slots, axis)

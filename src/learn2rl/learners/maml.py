@@ -45,7 +45,6 @@ from learn2rl.learners.meta_batch import (
     PlainPolicy,
     PolicyGradientConfig,
     TrainState,
-    continuous_family,
 )
 from learn2rl.ops.losses import ppo_clip_objective
 from learn2rl.tasks.base import TaskFamily
@@ -136,21 +135,15 @@ class MAML(MetaBatchLearner):
     def __init__(
         self, config: Config, family: TaskFamily | None = None, devices: list | None = None
     ):
-        self.config = config
-        self.family = continuous_family(config, family, "MAML")
-        self.model = PlainPolicy(self.family, config)
-        self.meta = MetaBatch(
-            self.name,
+        self._compose(
             config,
-            self.family,
-            self.model,
-            self.meta_update,
+            family,
+            devices,
+            PlainPolicy,
             episodes_per_task=config.episodes_per_step * (config.inner_steps + 1),
             optimizer_steps=config.ppo_epochs,
             first_order=config.first_order,
-            devices=devices,
         )
-        self.devices, self.mesh = self.meta.devices, self.meta.mesh
 
     def meta_update(self, state: TrainState, slots: jax.Array, axis: str | None = None):
         return ppo_meta_update(self.meta, state, slots, axis)

@@ -386,7 +386,27 @@ class MetaBatchLearner:
     """
 
     progress_metric = "trial_return"
+    name: str
     meta: MetaBatch
+
+    def _compose(
+        self, config, family: TaskFamily | None, devices: list | None, model_cls, **meta_options
+    ) -> None:
+        """Build this learner's family (from ``config.task`` unless given), its parameterisation
+        ``model_cls(family, config)`` and its ``MetaBatch`` around ``self.meta_update``."""
+        self.config = config
+        self.family = continuous_family(config, family, type(self).__name__)
+        self.model = model_cls(self.family, config)
+        self.meta = MetaBatch(
+            self.name,
+            config,
+            self.family,
+            self.model,
+            self.meta_update,
+            devices=devices,
+            **meta_options,
+        )
+        self.devices, self.mesh = self.meta.devices, self.meta.mesh
 
     @property
     def episodes_per_trial(self) -> int:

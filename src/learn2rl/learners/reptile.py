@@ -26,12 +26,10 @@ import optax
 
 from learn2rl.learners import policy_gradient as pg
 from learn2rl.learners.meta_batch import (
-    MetaBatch,
     MetaBatchLearner,
     PlainPolicy,
     PolicyGradientConfig,
     TrainState,
-    continuous_family,
 )
 from learn2rl.tasks.base import TaskFamily
 
@@ -58,20 +56,14 @@ class Reptile(MetaBatchLearner):
     def __init__(
         self, config: Config, family: TaskFamily | None = None, devices: list | None = None
     ):
-        self.config = config
-        self.family = continuous_family(config, family, "Reptile")
-        self.model = PlainPolicy(self.family, config)
-        self.meta = MetaBatch(
-            self.name,
+        self._compose(
             config,
-            self.family,
-            self.model,
-            self.meta_update,
+            family,
+            devices,
+            PlainPolicy,
             episodes_per_task=config.episodes_per_step * config.inner_steps,
             first_order=True,  # Reptile never differentiates through the inner loop
-            devices=devices,
         )
-        self.devices, self.mesh = self.meta.devices, self.meta.mesh
 
     def meta_update(self, state: TrainState, slots: jax.Array, axis: str | None = None):
         """``inner_steps`` VPG steps per task from the meta-parameters, then one Adam step along
