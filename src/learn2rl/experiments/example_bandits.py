@@ -47,7 +47,6 @@ SPEC = Experiment(
     paper="Duan et al. 2016 (arXiv 1611.02779)",
     section="Table 1, n = 10, k = 5",
     title="Worked example: RL^2 on 5-armed bandits, 10 pulls",
-    description="Worked example: RL^2 on 5-armed bandits with 10 pulls vs Thompson sampling, UCB1",
     learned=(Learned("rl2", "rl2", CONFIG, QUICK_CONFIG),),
     baselines=("thompson", "ucb1", "random"),
     findings=(

@@ -51,7 +51,6 @@ class Experiment:
     paper: str  # "Wang et al. 2016 (arXiv 1611.05763)"
     section: str  # "Sec. 3.1.1"
     title: str  # the report's heading
-    description: str  # one line for `learn2rl list`
     learned: tuple[Learned, ...]
     baselines: tuple[str, ...]
     findings: tuple[Finding, ...] = ()

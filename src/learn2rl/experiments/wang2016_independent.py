@@ -56,7 +56,6 @@ SPEC = Experiment(
     paper="Wang et al. 2016 (arXiv 1611.05763)",
     section="Sec. 3.1.1",
     title="Wang et al. 2016: independent two-armed bandits, 100 pulls",
-    description="Wang et al. 2016: 2 independent arms, 100 pulls, regret vs Gittins/Thompson/UCB1",
     learned=(Learned("rl2", "rl2", CONFIG, QUICK_CONFIG),),
     baselines=AGENTS,
     findings=(
