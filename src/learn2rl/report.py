@@ -74,6 +74,26 @@ def markdown_table(
     return "\n".join(lines)
 
 
+def markdown_grid(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Any Markdown table: ``header`` names the columns, each row gives one cell per column
+    (already formatted as wanted; other values are shown with ``str``)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def console_grid(header: Sequence[str], rows: Sequence[Sequence[Any]], title: str):
+    """The rich (terminal) twin of ``markdown_grid``."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for i, column in enumerate(header):
+        table.add_column(str(column), justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    return table
+
+
 def rich_table(rows: Sequence[dict[str, Any]], title: str):
     from rich.table import Table
 

@@ -32,18 +32,19 @@ def _function_runner(module_name: str, function: str) -> Callable:
 
 
 def _spec_runner(module_name: str) -> Callable:
-    """An experiment declared as a spec (``SPEC`` in its module) and run by the pipeline: it
-    takes ``seeds``, ``seed`` and ``overrides`` (``--set``) as well."""
+    """An experiment declared as a spec (``SPEC`` in its module: an ``Experiment`` or a
+    ``Suite``) and run by the pipeline: it takes ``seeds``, ``seed`` and ``overrides`` (``--set``)
+    as well."""
 
     def run(out, quick, progress, console, **options):
         import importlib
 
         from learn2rl.experiments import pipeline
+        from learn2rl.experiments.spec import Suite
 
-        module = importlib.import_module(f"learn2rl.experiments.{module_name}")
-        return pipeline.run(
-            module.SPEC, out, quick=quick, progress=progress, console=console, **options
-        )
+        spec = importlib.import_module(f"learn2rl.experiments.{module_name}").SPEC
+        go = pipeline.run_suite if isinstance(spec, Suite) else pipeline.run
+        return go(spec, out, quick=quick, progress=progress, console=console, **options)
 
     run.takes_options = True
     return run

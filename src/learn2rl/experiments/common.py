@@ -88,6 +88,7 @@ def write_outputs(
     reference: dict[str, float] | None = None,
     console=None,
     rows: Sequence[dict[str, Any]] | None = None,
+    regret_plot: bool = True,
 ) -> list[dict]:
     """results.json, report.md and regret.png in ``out``; prints the table to ``console``.
     ``rows`` replaces the results' own summaries (e.g. rows with intervals over seeds)."""
@@ -95,7 +96,8 @@ def write_outputs(
     rows = rows if rows is not None else [r.summary() for r in results]
     rows = sorted(rows, key=lambda row: -row["mean_total_reward"])
     write_results_json(rows, out / "results.json", extra_json)
-    plot_regret(results, out / "regret.png")
+    if regret_plot:
+        plot_regret(results, out / "regret.png")
     lines = [
         f"# {title}",
         "",
@@ -103,7 +105,7 @@ def write_outputs(
         "",
         markdown_table(rows, reference),
         "",
-        "![cumulative regret](regret.png)",
+        "![cumulative regret](regret.png)" if regret_plot else "",
         "",
         *extra_sections,
         "",

@@ -1,19 +1,23 @@
-"""The one pipeline that runs any ``Experiment`` spec.
+"""The one pipeline that runs any ``Experiment`` spec (``run``) or grid of them (``run_suite``).
 
 1. Train every learner of the spec once per training seed (seed ``s`` is the config's seed + s)
    into ``out/<name>/seed-<s>``; a run already there is continued or, if finished, reloaded, so
    re-running an experiment re-evaluates instead of retraining.
 2. Evaluate every seed's agent and every baseline on the same held-out tasks with the same key
-   (common random numbers: where two agents act alike they get the same rewards).
-3. Tabulate: a learned agent's row is the mean over seeds, with Student's t interval over seeds
+   (common random numbers: where two agents act alike they get the same rewards). ``Tuned``
+   baselines first choose their option on training-split tasks.
+3. Run the spec's analyses, check its findings, draw its figures.
+4. Tabulate: a learned agent's row is the mean over seeds, with Student's t interval over seeds
    (``analysis.seeds``; the interval over tasks when there is one seed), its per-seed values and
-   its best seed (labelled as such). Baselines have one row each.
-4. Check the findings and write report.md, results.json and regret.png.
+   its best seed (labelled as such). Baselines have one row each. Write report.md, results.json,
+   regret.png and training.png.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,35 +25,50 @@ from typing import Any
 import jax
 import numpy as np
 
-from learn2rl import checkpoint, learners, runner
+from learn2rl import baselines, checkpoint, learners, runner
 from learn2rl.analysis.seeds import best_of, mean_and_interval
 from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import EvalResult, evaluate
 from learn2rl.experiments.common import (
     EVAL_SEED,
-    baseline_agents,
     finding,
     findings_section,
     paired_difference,
     train_learner,
     write_outputs,
 )
-from learn2rl.experiments.spec import Experiment
+from learn2rl.experiments.spec import Experiment, Suite, Tuned
 from learn2rl.learners.base import build_config
-from learn2rl.report import config_text
+from learn2rl.logging import read_metrics
+from learn2rl.plots import plot_training
+from learn2rl.report import config_text, machine_line, write_results_json
+from learn2rl.tasks import make
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Outcome:
-    """What the findings of a spec see: every agent's results, one ``EvalResult`` per training
-    seed for a learned agent (one for a baseline), all on the same tasks and draws."""
+    """What analyses, findings, figures and sections of a spec see: every agent's results, one
+    ``EvalResult`` per training seed for a learned agent (one for a baseline), all on the same
+    ``tasks`` of ``family`` and the same draws; the trained ``(learner, state)`` per seed; the
+    analyses computed so far and the option each ``Tuned`` baseline chose."""
 
     results: dict[str, list[EvalResult]]
     num_seeds: int
+    family: Any = None
+    tasks: Any = None
+    num_episodes: int = 0
+    trained: dict[str, list[tuple[Any, Any]]] = dataclasses.field(default_factory=dict)
+    configs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    analyses: dict[str, Any] = dataclasses.field(default_factory=dict)
+    tuned: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def per_seed(self, name: str) -> np.ndarray:
         """Mean total reward of agent ``name`` on the held-out tasks, one value per seed."""
         return np.array([r.total_rewards.mean() for r in self.results[name]])
+
+    def merged(self, name: str) -> EvalResult:
+        """Agent ``name``'s results over every seed as one ``EvalResult`` (rows seed-major)."""
+        return _merged(name, self.results[name])
 
     def difference(self, a: str, b: str) -> tuple[float, float]:
         """Mean total reward of ``a`` minus ``b``, paired on the same tasks and draws, and its 95%
@@ -85,13 +104,61 @@ def configs_for(spec: Experiment, quick: bool, overrides: Sequence[str], seed: i
     return out
 
 
+def tune(tuned: Tuned, family, num_episodes: int, console=None) -> float:
+    """The value of ``tuned.option`` in ``tuned.grid`` with the highest mean total reward on
+    training-split tasks (a key of its own, so tuning never sees the test draws)."""
+    tasks = family.tasks(tuned.num_tasks, "train")
+    key = jax.random.PRNGKey(EVAL_SEED + 1)
+    scores = {}
+    for value in tuned.grid:
+        agent = baselines.get(tuned.name, family, num_episodes, **{tuned.option: value})
+        result = evaluate(agent, family, tasks, num_episodes, key)
+        scores[value] = float(result.total_rewards.mean())
+    best = max(scores, key=scores.get)
+    if console is not None:
+        console.print(f"  tuned {tuned.name} {tuned.option} = {best} on {tuned.num_tasks} tasks")
+    return best
+
+
+def train_seeds(spec, configs, num_seeds, train_dir: Path, progress=True, console=None):
+    """Train (or reload) every learner x seed under ``train_dir``; returns ``(trained, seconds)``
+    with ``seconds`` the training time of each run directory (summed over its resumes)."""
+    trained, seconds = {}, {}
+    for learned in spec.learned:
+        config = configs[learned.name]
+        trained[learned.name] = []
+        for s in range(num_seeds):
+            where = train_dir / learned.name / f"seed-{s}"
+            run = train_learner(
+                learned.learner, config.replace(seed=config.seed + s), where, progress, console
+            )
+            trained[learned.name].append(run)
+            meta = checkpoint.load_meta(where / runner.CHECKPOINT_DIR)
+            seconds[str(where)] = float(meta.get("train_seconds", 0.0))
+    return trained, seconds
+
+
+def _evaluate(agent, outcome: Outcome, key, record_obs: bool, console) -> EvalResult:
+    tic = time.perf_counter()
+    family, tasks = outcome.family, outcome.tasks
+    result = evaluate(agent, family, tasks, outcome.num_episodes, key, record_obs=record_obs)
+    if console is not None:
+        console.print(
+            f"  evaluated {agent.name:<14} on {len(jax.tree.leaves(tasks)[0])} held-out tasks "
+            f"({time.perf_counter() - tic:.1f}s)"
+        )
+    return result
+
+
 def _merged(name: str, per_seed: list[EvalResult]) -> EvalResult:
     """One ``EvalResult`` holding every seed's trials (for curves and the tasks-x-seeds count)."""
+    if len(per_seed) == 1:
+        return dataclasses.replace(per_seed[0], agent=name)
     first = per_seed[0]
-    arrays = {
-        f: np.concatenate([getattr(r, f) for r in per_seed])
-        for f in ("rewards", "regrets", "valid", "actions")
-    }
+    fields = ["rewards", "regrets", "valid", "actions"]
+    if first.observations is not None:
+        fields.append("observations")
+    arrays = {f: np.concatenate([getattr(r, f) for r in per_seed]) for f in fields}
     return dataclasses.replace(first, agent=name, num_seeds=len(per_seed), **arrays)
 
 
@@ -110,6 +177,31 @@ def _row(result: EvalResult, per_seed: list[EvalResult]) -> dict[str, Any]:
     return row
 
 
+def _command(id_: str, quick: bool, seeds, seed, overrides) -> str:
+    return " ".join(
+        ["learn2rl reproduce", id_]
+        + (["--quick"] if quick else [])
+        + ([f"--seeds {seeds}"] if seeds is not None else [])
+        + ([f"--seed {seed}"] if seed is not None else [])
+        + [f"--set {pair}" for pair in overrides]
+    )
+
+
+def _training_figure(trained_dirs: dict[str, list[Path]], path: Path) -> bool:
+    """training.png: the logged training return of every learner and seed, if they log one."""
+    curves = {}
+    for name, dirs in trained_dirs.items():
+        for s, where in enumerate(dirs):
+            rows = (
+                read_metrics(where / "metrics.jsonl") if (where / "metrics.jsonl").exists() else []
+            )
+            if rows and "trial_return" in rows[0]:
+                curves[name if len(dirs) == 1 else f"{name} seed {s}"] = rows
+    if curves:
+        plot_training(curves, path)
+    return bool(curves)
+
+
 def run(
     spec: Experiment,
     out: Path,
@@ -120,12 +212,14 @@ def run(
     progress: bool = True,
     console=None,
     num_test_tasks: int | None = None,
+    train_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Train, evaluate, test the findings and write the report of ``spec`` into ``out``.
+    """Train, evaluate, analyse, test the findings and write the report of ``spec`` into ``out``.
 
     ``seeds`` training seeds per learner (default: the spec's, fewer with ``quick``);
     ``overrides`` are ``--set FIELD=VALUE`` pairs and ``seed`` the first training seed, applied to
-    every learner's config that has the field; ``num_test_tasks`` replaces the spec's count."""
+    every learner's config that has the field; ``num_test_tasks`` replaces the spec's count;
+    ``train_dir`` (default ``out``) is where the learners train (a suite shares one)."""
     out = Path(out)
     num_seeds = seeds if seeds is not None else (spec.quick_seeds if quick else spec.seeds)
     if num_seeds <= 0:
@@ -137,58 +231,67 @@ def run(
             f"[bold]{spec.id}[/bold]: {', '.join(configs)} x {num_seeds} training seed(s), "
             f"{num_tasks} held-out tasks -> {out}"
         )
-    trained, train_seconds = {}, 0.0
-    for learned in spec.learned:
-        config = configs[learned.name]
-        trained[learned.name] = []
-        for s in range(num_seeds):
-            where = out / learned.name / f"seed-{s}"
-            learner, state = train_learner(
-                learned.learner, config.replace(seed=config.seed + s), where, progress, console
-            )
-            trained[learned.name].append((learner, state))
-            train_seconds += _train_seconds(where)
-    learner = trained[spec.learned[0].name][0][0]
-    family = learner.family
-    num_episodes = learner.config.num_episodes
-    tasks = family.tasks(num_tasks, "test")
+    train_dir = Path(train_dir) if train_dir is not None else out
+    trained, run_seconds = train_seeds(spec, configs, num_seeds, train_dir, progress, console)
+    first = configs[spec.learned[0].name]
+    family = make(spec.task or first.task)
+    num_episodes = spec.num_episodes or first.num_episodes
+    outcome = Outcome(
+        {}, num_seeds, family, family.tasks(num_tasks, "test"), num_episodes, trained, configs
+    )
     key = jax.random.PRNGKey(EVAL_SEED)
-    results: dict[str, list[EvalResult]] = {}
     for name, runs in trained.items():
-        results[name] = [
-            evaluate(lrn.agent(st.params, name=name), family, tasks, num_episodes, key)
+        outcome.results[name] = [
+            _evaluate(lrn.agent(st.params, name=name), outcome, key, spec.record_obs, console)
             for lrn, st in runs
         ]
-    for agent in baseline_agents(family, num_episodes, spec.baselines):
-        results[agent.name] = [evaluate(agent, family, tasks, num_episodes, key)]
-    outcome = Outcome(results, num_seeds)
+    for entry in spec.baselines:
+        if isinstance(entry, Tuned):
+            value = tune(entry, family, num_episodes, console)
+            outcome.tuned[f"{entry.name}.{entry.option}"] = value
+            agent = baselines.get(entry.name, family, num_episodes, **{entry.option: value})
+        else:
+            agent = baselines.get(entry, family, num_episodes)
+        outcome.results[agent.name] = [_evaluate(agent, outcome, key, spec.record_obs, console)]
+    for agent in spec.agents(family, num_episodes) if spec.agents else ():
+        outcome.results[agent.name] = [_evaluate(agent, outcome, key, spec.record_obs, console)]
+    for analysis in spec.analyses:
+        outcome.analyses[analysis.name] = analysis.compute(outcome)
     findings = []
     for f in spec.findings:
         value, text = f.measure(outcome)
         findings.append(finding(f.claim, text, f.criterion, f.holds(value)))
-    merged = {name: _merged(name, per_seed) for name, per_seed in results.items()}
-    rows = {name: _row(merged[name], results[name]) for name in results}
-    command = " ".join(
-        ["learn2rl reproduce", spec.id]
-        + (["--quick"] if quick else [])
-        + ([f"--seeds {seeds}"] if seeds is not None else [])
-        + ([f"--seed {seed}"] if seed is not None else [])
-        + [f"--set {pair}" for pair in overrides]
-    )
+    out.mkdir(parents=True, exist_ok=True)
+    for figure in spec.figures:
+        figure.draw(outcome, out / figure.file)
+    merged = {name: outcome.merged(name) for name in outcome.results}
+    rows = {name: _row(merged[name], outcome.results[name]) for name in outcome.results}
+    train_seconds = sum(run_seconds.values())
     intro = (
-        f"Command: `{command}`. {spec.paper}, {spec.section}. {spec.intro} Learned agents: "
-        f"{num_seeds} training seed(s) each, the table shows the mean over seeds with "
+        f"Command: `{_command(spec.id, quick, seeds, seed, overrides)}`. {spec.paper}, "
+        f"{spec.section}. {spec.intro} Learned agents: {num_seeds} training seed(s) each, the "
+        f"table shows the mean over seeds with "
         f"{'a t interval over seeds' if num_seeds > 1 else 'an interval over tasks (one seed)'}; "
         f"every agent runs on the same {num_tasks} held-out tasks and reward draws."
     )
     sections = ["## Findings (tested)", "", findings_section(findings), ""]
-    for name, per_seed in results.items():
+    sections += list(spec.sections(outcome)) if spec.sections else []
+    sections += [f"{f.caption}:\n\n![{f.caption}]({f.file})\n" for f in spec.figures]
+    for name, per_seed in outcome.results.items():
         if name in trained and len(per_seed) > 1:
             values = ", ".join(f"{v:.2f}" for v in rows[name]["seed_values"])
             sections.append(
                 f"{name} per training seed: {values} (best of {num_seeds} seeds, labelled as "
                 f"such: {rows[name]['best_seed']:.2f})."
             )
+    if outcome.tuned:
+        tuned = ", ".join(f"{k} = {v}" for k, v in outcome.tuned.items())
+        sections.append(f"Options tuned on training-split tasks: {tuned}.")
+    dirs = {learned.name: [] for learned in spec.learned}
+    for where in run_seconds:
+        dirs[Path(where).parent.name].append(Path(where))
+    if _training_figure(dirs, out / "training.png"):
+        sections.append("Training curves: ![training](training.png).")
     sections += [
         "",
         *(f"Config of {name}: `{config_text(c)}`." for name, c in configs.items()),
@@ -196,7 +299,7 @@ def run(
     ]
     table = write_outputs(
         out,
-        [merged[name] for name in results],
+        [merged[name] for name in outcome.results],
         spec.title,
         intro,
         sections,
@@ -204,16 +307,97 @@ def run(
             "experiment": spec.id,
             "quick": quick,
             "seeds": num_seeds,
+            "num_test_tasks": num_tasks,
             "configs": {name: c.to_dict() for name, c in configs.items()},
+            "tuned": outcome.tuned,
             "findings": findings,
+            "analyses": outcome.analyses,
             "train_seconds": round(train_seconds, 1),
+            "train_runs": run_seconds,
         },
         reference=spec.reference,
         console=console,
         rows=list(rows.values()),
+        regret_plot=spec.regret_plot,
     )
     return {"rows": table, "findings": findings, "outcome": outcome}
 
 
-def _train_seconds(run_dir: Path) -> float:
-    return float(checkpoint.load_meta(run_dir / runner.CHECKPOINT_DIR).get("train_seconds", 0.0))
+def _finished_cell(out: Path, cell: Experiment, quick, seeds, overrides, seed, num_tasks):
+    """The results.json of a cell already run with the same configs, seeds and tasks, or None."""
+    path = out / "results.json"
+    if not path.exists():
+        return None
+    done = json.loads(path.read_text())
+    num_seeds = seeds if seeds is not None else (cell.quick_seeds if quick else cell.seeds)
+    configs = configs_for(cell, quick, overrides, seed)
+    expected = {
+        "configs": {name: c.to_dict() for name, c in configs.items()},
+        "seeds": num_seeds,
+        "num_test_tasks": num_tasks or (cell.quick_test_tasks if quick else cell.num_test_tasks),
+    }
+    return done if all(done.get(k) == v for k, v in expected.items()) else None
+
+
+def run_suite(
+    suite: Suite,
+    out: Path,
+    quick: bool = False,
+    seeds: int | None = None,
+    overrides: Sequence[str] = (),
+    seed: int | None = None,
+    progress: bool = True,
+    console=None,
+    num_test_tasks: int | None = None,
+    cells: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Run every cell of ``suite`` (or only the cell ids in ``cells``) with ``run``, keep cells
+    finished before with the same settings, then test the suite's findings across cells and write
+    its report.md and results.json (``{"cells": {id: results.json of the cell}}``)."""
+    out = Path(out)
+    specs = [c for c in suite.cells(quick) if cells is None or c.id in cells]
+    done: dict[str, dict] = {}
+    train_dir = out / "train" if suite.shared_training else None
+    for cell in specs:
+        where = out / cell.id
+        cached = _finished_cell(where, cell, quick, seeds, overrides, seed, num_test_tasks)
+        if cached is not None:
+            if console is not None:
+                console.print(f"{cell.id}: finished before with these settings, kept ({where})")
+            done[cell.id] = cached
+            continue
+        run(cell, where, quick, seeds, overrides, seed, progress, console, num_test_tasks,
+            train_dir=train_dir)  # fmt: skip
+        done[cell.id] = json.loads((where / "results.json").read_text())
+    findings = []
+    for f in suite.findings:
+        value, text = f.measure(done)
+        findings.append(finding(f.claim, text, f.criterion, f.holds(value)))
+    for figure in suite.figures:
+        figure.draw(done, out / figure.file)
+    runs = {k: v for cell in done.values() for k, v in cell.get("train_runs", {}).items()}
+    lines = [
+        f"# {suite.title}" + (" (quick)" if quick else ""),
+        "",
+        f"Command: `{_command(suite.id, quick, seeds, seed, overrides)}`. {suite.paper}, "
+        f"{suite.section}. {suite.intro} Each cell's own report is in its directory.",
+        "",
+        *(suite.sections(done) if suite.sections else ()),
+        "",
+        "## Findings (tested)",
+        "",
+        findings_section(findings),
+        "",
+        *(f"{f.caption}:\n\n![{f.caption}]({f.file})\n" for f in suite.figures),
+        f"Training time summed over learners, seeds and resumes: {sum(runs.values()):.0f} s.",
+        "",
+        machine_line(),
+        "",
+    ]
+    (out / "report.md").write_text("\n".join(lines))
+    rows = [row | {"cell": cid} for cid, cell in done.items() for row in cell["results"]]
+    write_results_json(rows, out / "results.json", {"suite": suite.id, "quick": quick,
+                       "findings": findings, "cells": done})  # fmt: skip
+    if console is not None:
+        console.print("\n".join(lines))
+    return {"rows": rows, "findings": findings, "cells": done}

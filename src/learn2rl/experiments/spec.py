@@ -2,20 +2,28 @@
 
 An experiment is data: the paper and section it reproduces, the learners it meta-trains (full and
 ``--quick`` configs), the classical agents it compares them with (baseline names of
-``learn2rl.baselines``), how many held-out tasks and training seeds, and the paper's claims as
-``Finding``s with numeric criteria. ``experiments.pipeline.run`` runs any spec: it trains every
-(learner, seed) with caching and resume, evaluates every agent on the same held-out tasks and
-reward draws, checks the findings and writes report.md, results.json and the plots.
+``learn2rl.baselines``), how many held-out tasks and training seeds, the paper's claims as
+``Finding``s with numeric criteria, the paper-specific ``Analysis``es (pure functions of
+``learn2rl.analysis`` applied to the evaluation) and ``Figure``s. ``experiments.pipeline.run``
+runs any spec: it trains every (learner, seed) with caching and resume, evaluates every agent on
+the same held-out tasks and reward draws, runs the analyses, checks the findings and writes
+report.md, results.json and the plots.
+
+A ``Suite`` is a grid of experiments (one per table cell of a paper: RL^2's bandit table, the
+transfer matrix of dependent bandits); ``pipeline.run_suite`` runs each cell, keeps finished cells,
+and tests findings across cells.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the pipeline's result type, for annotations only
+if TYPE_CHECKING:  # the pipeline's result types, for annotations only
     from learn2rl.experiments.pipeline import Outcome
+    from learn2rl.types import Agent
 
 
 @dataclass(frozen=True)
@@ -30,17 +38,49 @@ class Learned:
 
 
 @dataclass(frozen=True)
+class Tuned:
+    """A baseline whose option is chosen from ``grid`` by mean total reward on ``num_tasks``
+    training-split tasks (never test tasks), as papers tuned UCB1's c or epsilon-greedy's
+    epsilon. The chosen value is reported."""
+
+    name: str
+    option: str
+    grid: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
+    num_tasks: int = 1000
+
+
+@dataclass(frozen=True)
 class Finding:
     """A claim of the paper with a numeric criterion.
 
     ``measure(outcome)`` returns ``(value, text)``: the number the criterion judges and how the
-    report shows it; ``holds(value)`` says whether the claim holds here.
+    report shows it; ``holds(value)`` says whether the claim holds here. In a ``Suite`` the
+    measure gets the dict of finished cells (``{cell id: results.json content}``) instead.
     """
 
     claim: str
-    measure: Callable[[Outcome], tuple[float, str]]
+    measure: Callable[[Any], tuple[float, str]]
     criterion: str
     holds: Callable[[float], bool]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A computation on the evaluated outcome: ``compute(outcome)`` returns JSON-able data, kept
+    as ``outcome.analyses[name]`` (for findings, figures and sections) and in results.json."""
+
+    name: str
+    compute: Callable[[Outcome], Any]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure of the report: ``draw(outcome, path)`` writes ``file`` (a PNG name), shown in
+    report.md under ``caption``. Draw it with ``learn2rl.plots``."""
+
+    file: str
+    caption: str
+    draw: Callable[[Any, Path], Any]
 
 
 @dataclass(frozen=True)
@@ -52,7 +92,7 @@ class Experiment:
     section: str  # "Sec. 3.1.1"
     title: str  # the report's heading
     learned: tuple[Learned, ...]
-    baselines: tuple[str, ...]
+    baselines: tuple[str | Tuned, ...] = ()
     findings: tuple[Finding, ...] = ()
     intro: str = ""  # what the report says before its table (setting, what is compared)
     num_test_tasks: int = 5000
@@ -60,3 +100,36 @@ class Experiment:
     seeds: int = 3  # training seeds of a full run
     quick_seeds: int = 1
     reference: dict[str, float] | None = field(default=None)  # published number per row
+    task: str | None = None  # the evaluation family; default: the first learner's training task
+    num_episodes: int | None = None  # episodes per evaluation trial; default: the learner's
+    record_obs: bool = False  # keep every step's observation (analyses that need states)
+    # Agents a baseline name cannot express (e.g. built from the trained learner); called with
+    # (family, num_episodes) and appended after the named baselines.
+    agents: Callable[[Any, int], Sequence[Agent]] | None = None
+    analyses: tuple[Analysis, ...] = ()
+    figures: tuple[Figure, ...] = ()
+    # Paper-specific Markdown after the findings (its own tables); gets the Outcome.
+    sections: Callable[[Outcome], Sequence[str]] | None = None
+    regret_plot: bool = True  # regret.png: cumulative regret of every agent over the trial
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A grid of experiments reported as one table (``learn2rl reproduce <id>``).
+
+    ``cells(quick)`` gives the cell experiments; each runs into ``out/<cell id>`` (a finished cell
+    with the same configs is kept, an interrupted one resumes). ``shared_training`` trains every
+    learner once under ``out/train`` for all cells that list it (a learner trained on one task and
+    evaluated on several). ``findings`` and ``sections`` get ``{cell id: results.json content}``.
+    """
+
+    id: str
+    paper: str
+    section: str
+    title: str
+    cells: Callable[[bool], Sequence[Experiment]]
+    findings: tuple[Finding, ...] = ()
+    intro: str = ""
+    sections: Callable[[dict[str, dict]], Sequence[str]] | None = None
+    figures: tuple[Figure, ...] = ()
+    shared_training: bool = False
