@@ -1,6 +1,7 @@
 """Why RL^2 falls short on random tabular MDPs (RL^2 Table 2): three measurements.
 
-    python benchmarks/duan2016_mdp_diagnosis.py --checkpoint runs/duan-mdps/n10/checkpoint
+    python benchmarks/duan2016_mdp_diagnosis.py \
+        --checkpoint runs/duan-mdps/n10/rl2/seed-0/checkpoint
     python benchmarks/duan2016_mdp_diagnosis.py --states 1 3 10 --updates 1000 \
         --set final_gamma=none --set entropy_coef=0.05 --set learning_rate=1e-3
 

@@ -92,7 +92,7 @@ def measure(
         state, metrics = learner.train_chunk(state, updates)
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - tic)
-    steps = updates * num_tasks * learner.trial.max_steps
+    steps = updates * learner.steps_per_update  # environment steps of one update
     return {
         "task": f"{config.task}, {config.num_episodes} episodes, GRU-{config.hidden_size}",
         "algorithm": algorithm,

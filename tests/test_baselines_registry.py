@@ -100,7 +100,7 @@ def test_harlow_oracle_is_right_from_the_first_presentation():
 
 
 def test_point_oracle_earns_the_exact_optimal_return():
-    from learn2rl.experiments.finn2017 import point_oracle_returns
+    from learn2rl.analysis.adaptation import point_oracle_returns
 
     family, tasks, result = _check_runs("control/point-goal", "oracle")
     np.testing.assert_allclose(result.total_rewards, point_oracle_returns(family, tasks), rtol=1e-4)

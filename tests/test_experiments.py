@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from learn2rl.experiments import demo, duan2016
+from learn2rl.experiments import demo
 
 
 @pytest.mark.slow
@@ -42,30 +42,6 @@ def test_demo_writes_table_plot_report_and_checkpoint(tmp_path, tiny_config):
     assert "paired" in report and "(dynamic programming): 64.9184" in report
     # Running it again re-evaluates the finished run instead of refusing the directory.
     again = demo.run(tmp_path, num_test_tasks=64, progress=False, config=config)
-    assert again == rows
-
-
-@pytest.mark.slow
-def test_duan2016_cell_tunes_baselines_and_caches(tmp_path, tiny_config, monkeypatch):
-    monkeypatch.setattr(duan2016, "TUNING_GRID", [0.0, 1.0])
-    monkeypatch.setattr(duan2016, "TUNING_TASKS", 32)
-    monkeypatch.setattr(
-        duan2016,
-        "rl2_config",
-        lambda n, k, quick: tiny_config.replace(task=f"bandit/independent-{k}arm", num_episodes=n),
-    )
-    rows = duan2016.run_bandits(
-        tmp_path, quick=True, progress=False, num_test_tasks=32, cells=[(10, 5)]
-    )
-    assert {row["agent"] for row in rows} == set(duan2016.PAPER_COLUMNS)
-    table = json.loads((tmp_path / "table1.json").read_text())
-    assert table[0]["tuned"]["ucb1.exploration"] in (0.0, 1.0)
-    report = (tmp_path / "report.md").read_text()
-    assert "| 10, 5 |" in report and "/ 6.7" in report
-    # A second run keeps the finished cell instead of retraining it.
-    again = duan2016.run_bandits(
-        tmp_path, quick=True, progress=False, num_test_tasks=32, cells=[(10, 5)]
-    )
     assert again == rows
 
 

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from learn2rl.analysis.episodes import episode_table
 from learn2rl.baselines.maze import oracle_agent
 from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import evaluate
@@ -16,7 +17,6 @@ from learn2rl.tasks.maze import (
     Maze,
     MazeParams,
     action_distances,
-    episode_lengths,
     render_layout,
     shortest_path_length,
 )
@@ -282,20 +282,21 @@ def test_oracle_walks_shortest_paths_in_every_episode():
     family = small(4, episode_length=40)
     tasks = family.tasks(24, "test")
     result = evaluate(oracle_agent(), family, tasks, 2, jax.random.PRNGKey(0))
-    table = episode_lengths(result, 2)
     shortest = [
         shortest_path_length(
             np.asarray(tasks.walls[i]), int(tasks.start[i]), int(tasks.start_heading[i]), int(g)
         )
         for i, g in enumerate(np.asarray(tasks.goal))
     ]
+    table = episode_table(result, 2, np.asarray(shortest))
     assert table["success"].all()
     np.testing.assert_array_equal(table["steps"], np.stack([shortest, shortest], axis=1))
+    np.testing.assert_array_equal(table["excess"], 0)
     # Reward of an episode of n steps: -0.04 per step, +1 at the goal, no bumps.
     np.testing.assert_allclose(result.total_rewards, 2 * (1 - 0.04 * np.asarray(shortest)), 1e-5)
     # A trial that never reaches the goal: two truncated episodes, no success.
     result = result.__class__(**{**result.__dict__, "rewards": np.minimum(result.rewards, 0.0)})
-    assert not episode_lengths(result, 2)["success"].any()
+    assert not episode_table(result, 2, np.asarray(shortest))["success"].any()
 
 
 # --- bad input ------------------------------------------------------------------------------------

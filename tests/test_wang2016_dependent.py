@@ -3,6 +3,7 @@ of the independent- and dependent-arm experiments (tiny end-to-end runs)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import partial
 
@@ -98,32 +99,72 @@ def _check_outputs(out, fields=("agent", "task", "mean_total_reward", "ci95", "m
     return payload
 
 
+def test_dependent_cell_findings_on_hand_made_results():
+    from learn2rl.evaluation import EvalResult
+    from learn2rl.experiments import wang2016_dependent as experiment
+    from learn2rl.experiments.pipeline import Outcome
+
+    def result(name, total, regret):
+        rewards = np.full((8, 1), total, np.float32) + np.array([[-1.0], [1.0]] * 4, np.float32)
+        return EvalResult(
+            name,
+            "bandit/dependent-easy",
+            rewards,
+            np.full_like(rewards, regret),
+            np.ones(rewards.shape, bool),
+            np.zeros(rewards.shape, np.int32),
+            8,
+            1,
+        )
+
+    def passed(own, other):
+        results = {"bayes-optimal": [result("bayes-optimal", 89.4, 0.6)]}
+        results["rl2-easy"] = [result("rl2-easy", own, 89.4 - own + 0.6)]
+        results["rl2-hard"] = [result("rl2-hard", other, 89.4 - other + 0.6)]
+        outcome = Outcome(results, 1, trained={"rl2-easy": [], "rl2-hard": []})
+        cell = experiment.cell("easy", experiment.LEARNED[1::2])
+        return [f.holds(f.measure(outcome)[0]) for f in cell.findings]
+
+    assert passed(89.0, 88.0) == [True, True]  # 0.4 below Bayes-optimal, better than the other
+    assert passed(88.0, 89.0) == [False, False]  # 1.4 below it, and worse than the other
+
+
 @pytest.mark.slow
-def test_dependent_experiment_end_to_end(tmp_path):
+def test_dependent_suite_trains_each_prior_once_and_tests_it_on_every_cell(tmp_path):
+    from learn2rl.experiments import pipeline
     from learn2rl.experiments import wang2016_dependent as experiment
 
-    configs = {
-        p: experiment.config_for(p, True).replace(
-            num_updates=20, num_tasks=16, updates_per_chunk=10
-        )
-        for p in ("easy", "hard")
-    }
-    result = experiment.run(
-        tmp_path,
-        quick=True,
-        progress=False,
-        configs=configs,
-        num_test_tasks=64,
-        test_priors=["easy", "hard"],
+    learned = experiment.LEARNED[1::2]  # trained on easy and on hard
+    suite = dataclasses.replace(
+        experiment.SPEC,
+        cells=lambda quick: [experiment.cell(test, learned) for test in ("easy", "hard")],
+    )
+    tiny = ["num_updates=4", "num_tasks=8", "updates_per_chunk=2", "hidden_size=8"]
+    result = pipeline.run_suite(
+        suite, tmp_path, quick=True, overrides=tiny, progress=False, num_test_tasks=32
     )
     payload = _check_outputs(tmp_path)
-    assert (tmp_path / "transfer.png").exists() and (tmp_path / "regret.png").exists()
-    assert len(payload["transfer"]) == 4
-    assert {(c["train_prior"], c["test_prior"]) for c in payload["transfer"]} >= {("easy", "hard")}
-    assert len(result["findings"]) == 4  # two near-optimal checks, two transfer checks
-    assert payload["bayes_optimal_exact"]["easy"] == pytest.approx(
+    # Each learner trained once, under train/, and evaluated in both cells.
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["rl2-easy", "rl2-hard"]
+    assert not (tmp_path / "test-easy" / "rl2-easy").exists()
+    for cell in payload["cells"].values():
+        assert {row["agent"] for row in cell["results"]} == {
+            "rl2-easy",
+            "rl2-hard",
+            "bayes-optimal",
+            "thompson",
+            "random",
+        }
+        assert len(cell["analyses"]["regret_curves"]["rl2-easy"]) == 100
+    assert payload["cells"]["test-easy"]["analyses"]["bayes_optimal_exact"] == pytest.approx(
         dependent_bayes_optimal_value("easy", 100)
     )
+    assert (
+        len(result["findings"]) == 4
+    )  # per test prior: near-optimal, at least as good as the other
+    assert (tmp_path / "transfer.png").exists() and (tmp_path / "regret.png").exists()
+    report = (tmp_path / "report.md").read_text()
+    assert "| rl2-easy | " in report and "| hard | 57.688 |" in report
 
 
 @pytest.mark.slow

@@ -1,7 +1,9 @@
 """The Harlow task family, its reference agents, the per-presentation accuracy analysis and the
 ``wang2016-harlow`` experiment (tiny settings)."""
 
+import dataclasses
 import json
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +11,9 @@ import numpy as np
 import pytest
 
 from learn2rl.errors import Learn2RLError
+from learn2rl.experiments import pipeline
 from learn2rl.experiments import wang2016_harlow as exp
+from learn2rl.experiments.spec import Learned
 from learn2rl.learners.rl2 import Config
 from learn2rl.tasks import make
 from learn2rl.tasks.harlow import HarlowParams, HarlowState, HarlowTask
@@ -105,71 +109,79 @@ def test_bad_parameters_are_rejected(kwargs, message):
 
 
 # --- the experiment end to end, and the analysis on its hand-written agents ----------------------
+TINY = Config(
+    task="harlow/vectors",
+    num_episodes=6,
+    hidden_size=8,
+    num_tasks=8,
+    num_updates=2,
+    updates_per_chunk=2,
+    gamma=0.9,
+    gae_lambda=1.0,
+)
+
+
+def _tiny_spec():
+    return dataclasses.replace(
+        exp.SPEC, learned=(Learned("rl2", "rl2", TINY, TINY),), quick_test_tasks=NUM_EVAL_TASKS
+    )
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
+    """The spec through the pipeline with a tiny RL^2 config: stops at update 0 (of ``STOPS``)
+    and at the end (2)."""
     out = tmp_path_factory.mktemp("harlow")
-    config = Config(
-        task="harlow/vectors",
-        num_episodes=6,
-        hidden_size=8,
-        num_tasks=8,
-        num_updates=2,
-        updates_per_chunk=2,
-        gamma=0.9,
-        gae_lambda=1.0,
-    )
-    returned = exp.run(
-        out,
-        progress=False,
-        config=config,
-        num_test_tasks=NUM_EVAL_TASKS,
-        num_curve_tasks=32,
-        stops=(0,),
-    )
-    return out, config, returned
+    returned = pipeline.run(_tiny_spec(), out, quick=True, progress=False)
+    return out, returned
 
 
 @pytest.mark.slow
 def test_tiny_run_writes_report_results_plots_and_curve(tiny_run):
-    out, _, returned = tiny_run
+    out, returned = tiny_run
     results = json.loads((out / "results.json").read_text())
     rows = {row["agent"]: row for row in results["results"]}
     assert set(rows) == {"rl2", "wsls-objects", "wsls-sides", "random"}
-    for row in rows.values():
+    presentations = results["analyses"]["presentations"]
+    for name, row in rows.items():
         assert {"agent", "task", "mean_total_reward", "ci95", "mean_regret", "num_tasks"} <= set(
             row
         )
-        assert row["num_tasks"] == NUM_EVAL_TASKS and len(row["presentations"]["accuracy"]) == 6
-    assert [p["update"] for p in results["learning_curve"]] == [0, 2]
+        assert row["num_tasks"] == NUM_EVAL_TASKS and len(presentations[name]["accuracy"]) == 6
+    curve = results["analyses"]["learning_curve"]
+    assert [p["update"] for p in curve] == [0, 2]
+    # The last point is the trained agent of the table, on the same pairs and draws.
+    assert curve[-1]["accuracy"] == presentations["rl2"]["accuracy"]
     assert len(returned["findings"]) == 3
-    for name in ["report.md", "presentations.png", "learning_curve.png", exp.CURVE_FILE]:
+    for name in ["report.md", "presentations.png", "learning_curve.png"]:
         assert (out / name).exists(), name
     report = (out / "report.md").read_text()
     assert "## Findings (tested)" in report and "Exact optimum: 5.5" in report
 
 
 @pytest.mark.slow
-def test_learning_curve_again_keeps_the_stored_points_instead_of_retraining(tiny_run):
-    out, config, returned = tiny_run
-    metrics_before = (out / "rl2" / "metrics.jsonl").read_text()
-    curve_path = out / exp.CURVE_FILE
-    again = exp.learning_curve(config, out / "rl2", (0,), 32, False, curve_path=curve_path)
-    assert again == returned["learning_curve"]
-    assert (out / "rl2" / "metrics.jsonl").read_text() == metrics_before
-    # A stop the finished run passed without an evaluation is skipped, not faked.
-    stored = json.loads(curve_path.read_text())
-    curve_path.write_text(json.dumps(stored[1:]))
-    assert [
-        p["update"]
-        for p in exp.learning_curve(config, out / "rl2", (0,), 32, False, curve_path=curve_path)
-    ] == [2]
-    curve_path.write_text(json.dumps(stored))
+def test_a_second_run_keeps_the_stops_instead_of_retraining(tiny_run, tmp_path):
+    out, returned = tiny_run
+    run_dir = out / "rl2" / "seed-0"
+    metrics_before = (run_dir / "metrics.jsonl").read_text()
+    again = pipeline.run(_tiny_spec(), out, quick=True, progress=False)
+    curve = again["outcome"].analyses["learning_curve"]
+    assert curve == returned["outcome"].analyses["learning_curve"]
+    assert (run_dir / "metrics.jsonl").read_text() == metrics_before
+    # A stop the finished run passed without keeping is skipped, not faked.
+    shutil.move(run_dir / exp.STOPS_DIR / "0", tmp_path / "0")
+    try:
+        exp.train_in_stages("rl2", TINY, run_dir, progress=False)
+        assert sorted(p.name for p in (run_dir / exp.STOPS_DIR).iterdir()) == ["2"]
+    finally:
+        shutil.move(tmp_path / "0", run_dir / exp.STOPS_DIR / "0")
 
 
 @pytest.mark.slow
 def test_reference_agents_have_their_known_accuracies(tiny_run):
-    rows = {row["agent"]: row for row in tiny_run[2]["rows"]}
-    optimal = rows["wsls-objects"]["presentations"]
+    rows = {row["agent"]: row for row in tiny_run[1]["rows"]}
+    accuracy = tiny_run[1]["outcome"].analyses["presentations"]
+    optimal = accuracy["wsls-objects"]
     # The optimum: a coin flip on presentation 1, then always right (5.5 expected in total).
     assert optimal["accuracy"][1:] == [1.0] * 5 and optimal["rest_ci95"] == 0.0
     assert abs(optimal["first"] - 0.5) < 2 * optimal["first_ci95"]
@@ -178,6 +190,6 @@ def test_reference_agents_have_their_known_accuracies(tiny_run):
     assert rows["wsls-objects"]["mean_regret"] == pytest.approx(0.5, abs=2 * half)
     # Position habits and coin flips stay at chance on every presentation.
     for name in ("wsls-sides", "random"):
-        acc = rows[name]["presentations"]
+        acc = accuracy[name]
         assert abs(acc["rest"] - 0.5) < 2 * acc["rest_ci95"], name
         assert all(abs(a - 0.5) < 0.1 for a in acc["accuracy"]), name

@@ -9,10 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from learn2rl.analysis import informative as analysis
 from learn2rl.baselines import informative
 from learn2rl.baselines.generic import random_agent
 from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import evaluate
+from learn2rl.experiments import pipeline
 from learn2rl.experiments import wang2016_informative as exp
 from learn2rl.tasks import make
 from learn2rl.tasks.informative import InformativeBandit, InformativeParams
@@ -160,9 +162,9 @@ def test_behaviour_analysis_tells_agents_apart(reference_results):
     family, results = reference_results
     summaries = {}
     for name, (result, targets) in results.items():
-        categories = exp.action_categories(result, targets, family.informative_arm)
-        summaries[name] = exp.behaviour_summary(categories, family.episode_length)
-        dist = exp.step_distribution(categories)
+        categories = analysis.action_categories(result, targets, family.informative_arm)
+        summaries[name] = analysis.behaviour_summary(categories, family.episode_length)
+        dist = analysis.step_distribution(categories)
         np.testing.assert_allclose(dist.sum(axis=1), 1.0)
     assert summaries["bayes-optimal"]["informative_first"] == 1.0
     assert summaries["bayes-optimal"]["target_later"] == 1.0
@@ -175,9 +177,9 @@ def test_behaviour_analysis_tells_agents_apart(reference_results):
     # probability (0.2 + 0.3 + 0.4 + 0.5) / 4.
     assert abs(summaries["best-without-informative"]["target_later"] - 0.35) < 0.03
     bayes, targets = results["bayes-optimal"]
-    np.testing.assert_allclose(exp.decoding_matrix(bayes, targets, 10)[:, :10], np.eye(10))
+    np.testing.assert_allclose(analysis.decoding_matrix(bayes, targets, 10)[:, :10], np.eye(10))
     random, targets = results["random"]
-    assert exp.decoding_matrix(random, targets, 10).diagonal().mean() < 0.3
+    assert analysis.decoding_matrix(random, targets, 10).diagonal().mean() < 0.3
 
 
 def test_bad_agent_input_is_rejected():
@@ -188,9 +190,11 @@ def test_bad_agent_input_is_rejected():
 
 
 @pytest.mark.slow
-def test_run_writes_report_results_and_plots(tmp_path, tiny_config):
-    config = tiny_config.replace(task="bandit/informative-11arm", num_episodes=1)
-    summary = exp.run(tmp_path, progress=False, config=config, num_test_tasks=64)
+def test_spec_runs_on_the_pipeline_and_writes_report_results_and_plots(tmp_path):
+    tiny = ["num_updates=4", "num_tasks=8", "updates_per_chunk=2", "hidden_size=8"]
+    summary = pipeline.run(
+        exp.SPEC, tmp_path, quick=True, overrides=tiny, progress=False, num_test_tasks=64
+    )
     payload = json.loads((tmp_path / "results.json").read_text())
     rows = payload["results"]
     assert {r["agent"] for r in rows} == {
@@ -205,15 +209,14 @@ def test_run_writes_report_results_and_plots(tmp_path, tiny_config):
             row
         )
         assert row["num_tasks"] == 64
-    assert payload["exact_optimum"] == 20.55 and payload["exact_optimum_fraction"] == "411/20"
+    exact = payload["analyses"]["exact"]
+    assert exact["optimum"] == 20.55 and exact["optimum_fraction"] == "411/20"
+    behaviour = payload["analyses"]["behaviour"]
+    assert behaviour["bayes-optimal"]["informative_first"] == 1.0
+    assert np.asarray(behaviour["rl2"]["step_distribution"]).shape == (5, 3)
+    assert np.asarray(behaviour["decoding_matrix"]).shape == (10, 11)
     assert len(payload["findings"]) == len(summary["findings"]) == 4
-    for name in [
-        "report.md",
-        "actions.png",
-        "regret.png",
-        "training.png",
-        "rl2/checkpoint/meta.json",
-    ]:
+    for name in ["report.md", "actions.png", "regret.png", "training.png"]:
         assert (tmp_path / name).exists(), name
     report = (tmp_path / "report.md").read_text()
     assert "411/20 = 20.5500" in report and "| finding (paper) |" in report

@@ -7,10 +7,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from learn2rl.baselines.navigation import reference_agents
+from learn2rl import baselines
+from learn2rl.analysis.episodes import drops_after_first
 from learn2rl.errors import Learn2RLError
-from learn2rl.evaluation import EvalResult
+from learn2rl.evaluation import EvalResult, evaluate
+from learn2rl.experiments import pipeline
 from learn2rl.experiments import wang2016_navigation as nav
+from learn2rl.experiments.pipeline import Outcome
 from learn2rl.tasks import list_tasks, make
 from learn2rl.tasks.navigation import GridParams, OneGoalGridworld
 from learn2rl.trial import Trial
@@ -157,6 +160,10 @@ def test_bad_parameters_are_rejected(kwargs, message):
 
 
 # --- the analysis, on agents whose answer is known ----------------------------------------------
+def _outcome(family, tasks, num_episodes, results=None):
+    return Outcome(results or {}, 1, family, tasks, num_episodes)
+
+
 def test_episode_table_on_a_hand_written_result():
     family = OneGoalGridworld(3)
     eye = np.eye(9, dtype=np.float32)
@@ -179,92 +186,86 @@ def test_episode_table_on_a_hand_written_result():
         episodes=np.asarray([episodes]),
         observations=eye[cells][None],
     )
-    table = nav.episode_table(result, family, np.asarray([2]), 2)
+    table = nav.episode_table(_outcome(family, GridParams(goal=np.asarray([2])), 2), result)
     np.testing.assert_array_equal(table["steps"], [[2, 3]])
     np.testing.assert_array_equal(table["success"], [[True, False]])
     np.testing.assert_array_equal(table["shortest"], [[2, 4]])
     np.testing.assert_array_equal(table["excess"], [[0, -1]])
-    with pytest.raises(ValueError, match="record_obs"):
-        nav.episode_table(
-            EvalResult(
-                "x", "t", result.rewards, result.regrets, result.valid, result.actions, 1, 1
-            ),
-            family,
-            np.asarray([2]),
-            2,
-        )
+
+
+def test_the_analysis_refuses_a_task_that_is_not_a_gridworld():
+    family = make("bandit/independent-2arm")
+    with pytest.raises(Learn2RLError, match="needs a gridworld/onegoal-\\* task"):
+        nav.episode_table(_outcome(family, family.tasks(2), 2), None)
 
 
 @pytest.fixture(scope="module")
-def reference_summaries():
+def reference_outcome():
     family = make("gridworld/onegoal-4x4")
-    _, summaries = nav.evaluate_agents(reference_agents(family), family, 4, 300, None)
-    return summaries
+    tasks = family.tasks(300, "test")
+    key = jax.random.PRNGKey(0)
+    results = {
+        name: [evaluate(baselines.get(name, family, 4), family, tasks, 4, key, record_obs=True)]
+        for name in ("search-return", "oracle", "random")
+    }
+    outcome = _outcome(family, tasks, 4, results)
+    outcome.analyses["episodes"] = nav.SPEC.analyses[0].compute(outcome)
+    return outcome
 
 
 @pytest.mark.slow
-def test_oracle_walks_shortest_paths_and_shows_no_drop(reference_summaries):
-    oracle = reference_summaries["oracle"]
+def test_oracle_walks_shortest_paths_and_shows_no_drop(reference_outcome):
+    oracle = reference_outcome.analyses["episodes"]["oracle"]
     assert oracle["success_rate"] == 1.0
     assert oracle["later_excess"] == 0.0 and max(oracle["excess_per_episode"]) == 0.0
     assert oracle["steps_per_episode"] == oracle["shortest_per_episode"]
-    assert not nav.drops_after_first_episode(oracle)
-    assert nav.near_shortest_path(oracle, tolerance=0.0)
+    assert not drops_after_first(oracle, nav.DROP_RATIO)
+    regret = nav.SPEC.regret(reference_outcome, reference_outcome.results["oracle"][0])
+    np.testing.assert_array_equal(regret, 0)
 
 
 @pytest.mark.slow
-def test_search_then_return_drops_to_the_shortest_path(reference_summaries):
-    search = reference_summaries["search-return"]
-    assert nav.drops_after_first_episode(search)
-    assert nav.near_shortest_path(search, tolerance=0.0)
+def test_search_then_return_drops_to_the_shortest_path(reference_outcome):
+    search = reference_outcome.analyses["episodes"]["search-return"]
+    assert drops_after_first(search, nav.DROP_RATIO) and search["later_excess"] == 0.0
     # A sweep of 15 candidate cells: about half of them on average, never the whole limit.
-    assert 6.0 < search["episode1_steps"] < 10.0
+    assert 6.0 < search["first_steps"] < 10.0
     assert search["success_rate"] == 1.0
 
 
-def test_random_walk_neither_drops_nor_finds_short_paths(reference_summaries):
-    walk = reference_summaries["random-walk"]
-    assert not nav.drops_after_first_episode(walk)
-    assert not nav.near_shortest_path(walk)
+def test_random_walk_neither_drops_nor_finds_short_paths(reference_outcome):
+    walk = reference_outcome.analyses["episodes"]["random"]
+    assert not drops_after_first(walk, nav.DROP_RATIO)
+    assert walk["later_excess"] > nav.EXCESS_TOLERANCE
     assert walk["success_rate"] < 0.9
 
 
-def test_findings_pass_for_search_then_return_and_fail_for_a_random_walk(reference_summaries):
-    as_learner = dict(reference_summaries, rl2=reference_summaries["search-return"])
-    assert all(f["passed"] for f in nav.findings(as_learner))
-    as_learner = dict(reference_summaries, rl2=reference_summaries["random-walk"])
-    passed = [f["passed"] for f in nav.findings(as_learner)]
-    assert passed == [False, False, False, False]
+def test_findings_pass_for_search_then_return_and_fail_for_a_random_walk(reference_outcome):
+    summaries = reference_outcome.analyses["episodes"]
+    for learner, expected in (("search-return", True), ("random", False)):
+        outcome = _outcome(None, None, 4)
+        outcome.analyses["episodes"] = dict(summaries, rl2=summaries[learner])
+        passed = [f.holds(f.measure(outcome)[0]) for f in nav.SPEC.findings]
+        assert passed == [expected] * 4
 
 
 # --- the experiment end to end ------------------------------------------------------------------
 @pytest.mark.slow
-def test_run_writes_report_results_and_plots(tmp_path, tiny_config):
-    config = tiny_config.replace(task="gridworld/onegoal-4x4", num_episodes=2, num_updates=4)
-    outcome = nav.run(tmp_path, progress=False, config=config, num_test_tasks=32)
+def test_spec_writes_report_results_and_plots(tmp_path):
+    tiny = ["task=gridworld/onegoal-4x4", "num_episodes=2", "num_updates=4", "num_tasks=8",
+            "updates_per_chunk=2", "hidden_size=8"]  # fmt: skip
+    outcome = pipeline.run(
+        nav.SPEC, tmp_path, quick=True, overrides=tiny, progress=False, num_test_tasks=32
+    )
     results = json.loads((tmp_path / "results.json").read_text())
-    assert {row["agent"] for row in results["results"]} == {
-        "rl2",
-        "search-return",
-        "oracle",
-        "random-walk",
-    }
-    for row in results["results"]:
-        assert {"agent", "task", "mean_total_reward", "ci95", "mean_regret", "num_tasks"} <= set(
-            row
-        )
-        assert row["num_tasks"] == 32 and len(row["steps_per_episode"]) == 2
-    oracle = next(row for row in results["results"] if row["agent"] == "oracle")
-    assert oracle["mean_regret"] == 0.0 and oracle["mean_total_reward"] == 2.0
+    rows = {row["agent"]: row for row in results["results"]}
+    assert set(rows) == {"rl2", "search-return", "oracle", "random"}
+    assert all(row["num_tasks"] == 32 for row in rows.values())
+    assert len(results["analyses"]["episodes"]["rl2"]["steps_per_episode"]) == 2
+    # The table's regret is the steps beyond the shortest paths: none for the oracle.
+    assert rows["oracle"]["mean_regret"] == 0.0 and rows["oracle"]["mean_total_reward"] == 2.0
     assert len(results["findings"]) == len(outcome["findings"]) == 4
     for name in ["report.md", "steps_by_episode.png", "trajectories.png", "training.png"]:
         assert (tmp_path / name).exists(), name
-    assert (tmp_path / "rl2" / "checkpoint" / "meta.json").exists()
     report = (tmp_path / "report.md").read_text()
     assert "learn2rl reproduce wang2016-navigation" in report and "| holds |" in report
-
-
-def test_run_refuses_a_task_that_is_not_a_gridworld(tmp_path, tiny_config):
-    with pytest.raises(Learn2RLError, match="needs a gridworld/onegoal-\\* task"):
-        nav.run(tmp_path, progress=False, config=tiny_config)
-    assert not (tmp_path / "rl2").exists()

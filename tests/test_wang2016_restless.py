@@ -1,6 +1,6 @@
 """Restless bandits: the family against a plain-Python reference, the reference agents, the
-Rescorla-Wagner fit (recovers known learning rates, and can fail), and the ``wang2016-restless``
-experiment end to end (tiny)."""
+Rescorla-Wagner fit on those agents (recovers known learning rates, and can fail; its unit tests
+are in test_analysis_restless.py), and the ``wang2016-restless`` experiment end to end (tiny)."""
 
 import json
 
@@ -9,9 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from learn2rl.analysis import restless as rw
 from learn2rl.baselines import restless as agents
 from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import evaluate
+from learn2rl.experiments import pipeline
 from learn2rl.experiments import wang2016_restless as exp
 from learn2rl.tasks import make
 from learn2rl.tasks.restless import RestlessBandit
@@ -188,17 +190,11 @@ def test_reference_agents_behave_as_documented():
     assert set(ucb.actions[:, :2].sum(axis=1).tolist()) == {1}  # each arm once first
 
 
-def test_tuning_agrees_with_evaluate_and_learns_faster_for_more_volatile_tasks():
+def test_tuned_learning_rate_is_higher_for_more_volatile_tasks():
     family = make("bandit/restless-2arm")
-    tasks = family.tasks(400, "train")
     key = jax.random.PRNGKey(exp.EVAL_SEED + 1)
-    grid = exp.rescorla_wagner_grid_rewards(family, tasks, key, exp.TUNING_ALPHAS, exp.TUNING_BETAS)
-    i, j = exp.TUNING_ALPHAS.index(0.5), exp.TUNING_BETAS.index(10.0)
-    result = evaluate(agents.rescorla_wagner_agent(family, 0.5, 10.0), family, tasks, 1, key)
-    np.testing.assert_allclose(grid[i, j], result.total_rewards)
-    tuned = exp.tune_rescorla_wagner(family, num_tasks=400)
+    tuned = rw.tune_rescorla_wagner(family, 400, key, exp.TUNING_ALPHAS, exp.TUNING_BETAS)
     assert tuned["alpha"] in exp.TUNING_ALPHAS and tuned["beta"] in exp.TUNING_BETAS
-    assert tuned["score"] == pytest.approx(grid.mean(axis=2).max(), rel=1e-6)
     assert tuned["per_level_alphas"][-1] > tuned["per_level_alphas"][0]
 
 
@@ -207,7 +203,7 @@ def test_fit_recovers_known_learning_rates():
     family = make("bandit/restless-2arm")
     for alpha, beta in [(0.1, 8.0), (0.5, 4.0)]:
         result, _ = _evaluate(agents.rescorla_wagner_agent(family, alpha, beta), family, 200)
-        (fit,) = exp.fit_rescorla_wagner(
+        (fit,) = rw.fit_rescorla_wagner(
             result.actions, result.rewards, result.valid, np.zeros(200), True, num_bootstrap=50
         )
         assert abs(fit["alpha"] - alpha) < 0.1 * alpha, fit
@@ -226,29 +222,25 @@ def test_rising_learning_rate_criterion_can_pass_and_fail():
     verdicts = {}
     for name, agent in [("adaptive", adaptive), ("fixed", fixed)]:
         result, levels = _evaluate(agent, family, 400)
-        fits = exp.fit_rescorla_wagner(
+        fits = rw.fit_rescorla_wagner(
             result.actions, result.rewards, result.valid, levels, True, 50
         )
         want = true_alphas if name == "adaptive" else [0.3] * 4
         np.testing.assert_allclose([f["alpha"] for f in fits], want, rtol=0.15)
-        verdicts[name] = exp.learning_rate_rises(fits)
+        verdicts[name] = rw.learning_rate_rises(fits)
     assert verdicts["adaptive"]["rises"] and verdicts["adaptive"]["spearman"] == 1.0
     assert not verdicts["fixed"]["separated"] and not verdicts["fixed"]["rises"]
 
 
 @pytest.mark.slow
-def test_run_writes_report_results_and_plots(tmp_path, tiny_config, monkeypatch):
+def test_spec_runs_on_the_pipeline_and_writes_report_results_and_plots(tmp_path, monkeypatch):
     monkeypatch.setattr(exp, "TUNING_ALPHAS", (0.2, 0.5))
     monkeypatch.setattr(exp, "TUNING_BETAS", (None, 5.0))
-    config = tiny_config.replace(task="bandit/restless-2arm", num_episodes=1)
-    summary = exp.run(
-        tmp_path,
-        progress=False,
-        config=config,
-        num_test_tasks=48,
-        tuning_tasks=32,
-        num_bootstrap=10,
-    )
+    monkeypatch.setattr(exp, "TUNING_TASKS", 32)
+    monkeypatch.setattr(exp, "NUM_BOOTSTRAP", 10)
+    tiny = ["num_updates=4", "num_tasks=8", "updates_per_chunk=2", "hidden_size=8"]
+    run = dict(quick=True, overrides=tiny, progress=False, num_test_tasks=48)
+    summary = pipeline.run(exp.SPEC, tmp_path, **run)
     payload = json.loads((tmp_path / "results.json").read_text())
     rows = payload["results"]
     assert {r["agent"] for r in rows} == {
@@ -265,17 +257,22 @@ def test_run_writes_report_results_and_plots(tmp_path, tiny_config, monkeypatch)
             row
         )
         assert row["num_tasks"] == 48
-    assert len(payload["fits"]["rl2"]) == 4 and len(summary["findings"]) == 5
-    for name in [
+    analyses = payload["analyses"]
+    assert analyses["tuned_rescorla_wagner"]["alpha"] in (0.2, 0.5)
+    assert len(analyses["fits"]["rl2"]["levels"]) == 4 and "spearman" in analyses["fits"]["rl2"]
+    assert sum(g["count"] for g in analyses["per_level"]["rewards"]["ucb1"]) == 48
+    assert len(summary["findings"]) == 5
+    outputs = [
         "report.md",
         "learning_rate.png",
         "reward_by_level.png",
         "regret.png",
         "training.png",
-        "rl2/checkpoint/meta.json",
-    ]:
+    ]
+    for name in [*outputs, "rl2/seed-0/checkpoint/meta.json"]:
         assert (tmp_path / name).exists(), name
     report = (tmp_path / "report.md").read_text()
     assert "learn2rl reproduce wang2016-restless" in report and "| finding (paper) |" in report
-    with pytest.raises(Learn2RLError, match="num_episodes"):
-        exp.run(tmp_path / "bad", progress=False, config=config.replace(num_episodes=2))
+    assert "## Fitted learning rates" in report and "| rl2 alpha |" in report
+    with pytest.raises(Learn2RLError, match="at most 100 steps"):  # the arms change in an episode
+        pipeline.run(exp.SPEC, tmp_path / "bad", **run | {"overrides": [*tiny, "num_episodes=2"]})

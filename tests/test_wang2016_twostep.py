@@ -1,6 +1,7 @@
 """The two-step task family, its reference agents, the stay-probability analysis and the
 ``wang2016-twostep`` experiment (tiny settings)."""
 
+import dataclasses
 import json
 
 import jax
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 
 from learn2rl.errors import Learn2RLError
-from learn2rl.evaluation import EvalResult
+from learn2rl.experiments import pipeline
 from learn2rl.experiments import wang2016_twostep as exp
+from learn2rl.experiments.spec import Learned
 from learn2rl.learners.rl2 import Config
 from learn2rl.tasks import make
 from learn2rl.tasks.two_step import TwoStepParams, TwoStepTask
@@ -143,8 +145,9 @@ def test_bad_parameters_are_rejected(kwargs, message):
 # --- the experiment end to end, and the analysis on its hand-written agents ----------------------
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """One tiny ``run`` (RL^2 barely trained) on NUM_EVAL_TASKS test tasks; its reference agents
-    (model-based, model-free, oracle, random) are the hand-written agents with known answers."""
+    """One tiny pipeline run of the spec (RL^2 barely trained) on NUM_EVAL_TASKS test tasks; its
+    reference agents (model-based, model-free, oracle, random) are the hand-written agents with
+    known answers."""
     out = tmp_path_factory.mktemp("twostep")
     config = Config(
         task="twostep/daw2011",
@@ -156,7 +159,10 @@ def tiny_run(tmp_path_factory):
         gamma=0.9,
         gae_lambda=1.0,
     )
-    returned = exp.run(out, progress=False, config=config, num_test_tasks=NUM_EVAL_TASKS)
+    spec = dataclasses.replace(
+        exp.SPEC, learned=(Learned("rl2", "rl2", config, config),), quick_test_tasks=NUM_EVAL_TASKS
+    )
+    returned = pipeline.run(spec, out, quick=True, progress=False)
     results = json.loads((out / "results.json").read_text())
     return out, returned, results, {row["agent"]: row for row in results["results"]}
 
@@ -165,27 +171,29 @@ def tiny_run(tmp_path_factory):
 def test_tiny_run_writes_report_results_and_plots(tiny_run):
     out, returned, results, rows = tiny_run
     assert set(rows) == {"rl2", "oracle", "ideal-observer", "model-based", "model-free", "random"}
-    for row in rows.values():
+    stay = results["analyses"]["stay"]
+    assert set(stay) == set(rows)
+    for name, row in rows.items():
         assert {"agent", "task", "mean_total_reward", "ci95", "mean_regret", "num_tasks"} <= set(
             row
         )
-        assert row["num_tasks"] == NUM_EVAL_TASKS and len(row["stay"]["stay_probability"]) == 4
+        assert row["num_tasks"] == NUM_EVAL_TASKS and len(stay[name]["stay_probability"]) == 4
     assert len(results["findings"]) == len(returned["findings"]) == 5
-    for name in ["report.md", "stay_probability.png", "training.png", "rl2/checkpoint/meta.json"]:
+    for name in ["report.md", "stay_probability.png", "training.png"]:
         assert (out / name).exists(), name
+    assert (out / "rl2" / "seed-0" / "checkpoint" / "meta.json").exists()
     report = (out / "report.md").read_text()
     assert "## Findings (tested)" in report and "0.70 per two-step trial" in report
+    assert "regression: interaction [95% CI]" in report
 
 
 @pytest.mark.slow
 def test_oracle_and_random_earn_their_exact_values(tiny_run):
-    rows = tiny_run[3]
+    rows, stay = tiny_run[3], tiny_run[2]["analyses"]["stay"]
     for name, value in [("oracle", 0.7), ("random", 0.5)]:
-        mean, half = (
-            rows[name]["reward_per_two_step_trial"],
-            rows[name]["reward_per_two_step_trial_ci95"],
-        )
+        mean, half = stay[name]["reward"], stay[name]["reward_ci95"]
         assert abs(mean - value) < 2 * half, (name, mean, half)  # two 95% half-widths
+        assert mean == pytest.approx(rows[name]["mean_total_reward"] / 100)
     assert rows["oracle"]["mean_regret"] == pytest.approx(0.0, abs=1e-4)
     # Regret is 0.4 per first-stage choice of the action whose common state is bad.
     assert rows["random"]["mean_regret"] == pytest.approx(100 * 0.5 * 0.4, rel=0.05)
@@ -194,8 +202,8 @@ def test_oracle_and_random_earn_their_exact_values(tiny_run):
 
 @pytest.mark.slow
 def test_stay_analysis_separates_model_based_from_model_free(tiny_run):
-    rows = tiny_run[3]
-    mb, mf, rnd = (rows[name]["stay"] for name in ("model-based", "model-free", "random"))
+    stay = tiny_run[2]["analyses"]["stay"]
+    mb, mf, rnd = (stay[name] for name in ("model-based", "model-free", "random"))
     # Model-based: the interaction (stay after rewarded-common and unrewarded-rare), no reward
     # main effect; in the raw plot and in the regression that controls for correct choices.
     assert mb["effects"]["interaction"] > 0.6 and mb["effects_ci95"]["interaction"][0] > 0.5
@@ -214,35 +222,3 @@ def test_stay_analysis_separates_model_based_from_model_free(tiny_run):
     for value in rnd["effects"].values():
         assert abs(value) < 0.08
     assert sum(rnd["counts"]) == NUM_EVAL_TASKS * 99
-
-
-def test_two_step_trials_reads_a_hand_written_episode():
-    """Two two-step trials by hand: choose 0, rare -> B, rewarded; choose 1 (switch), common."""
-    family = TwoStepTask(num_trials=2)
-    actions = np.array([[0, 1, 1, 0]])
-    rewards = np.array([[0.0, 1.0, 0.0, 0.0]])
-    locations = np.array([[0, 2, 0, 2]])  # stage 1, B, stage 1, B
-    observations = np.eye(3)[locations]
-    result = EvalResult(
-        agent="hand",
-        task=family.family_id,
-        rewards=rewards,
-        regrets=np.zeros_like(rewards),
-        valid=np.ones_like(rewards, bool),
-        actions=actions,
-        num_tasks=1,
-        num_seeds=1,
-        episodes=np.zeros_like(actions),
-        observations=observations,
-    )
-    trials = exp.two_step_trials(result, np.array([[1, 1]]))
-    np.testing.assert_array_equal(trials["first_action"], [[0, 1]])
-    np.testing.assert_array_equal(trials["second_state"], [[1, 1]])
-    np.testing.assert_array_equal(trials["rewarded"], [[True, False]])
-    np.testing.assert_array_equal(trials["common"], [[False, True]])
-    np.testing.assert_array_equal(trials["correct"], [[False, True]])
-    stays, counts = exp.stay_counts(trials)
-    np.testing.assert_array_equal(counts, [[0, 1, 0, 0]])  # one decision, after rewarded-rare
-    np.testing.assert_array_equal(stays, [[0, 0, 0, 0]])  # ... and it switched
-    with pytest.raises(Learn2RLError, match="do not match"):
-        exp.two_step_trials(result, np.array([[1, 1, 1]]))

@@ -134,3 +134,38 @@ def write_results_json(
         payload.update(extra)
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def episodes_markdown(summaries: dict[str, dict[str, Any]]) -> list[str]:
+    """Two Markdown tables of ``analysis.episodes.summarize`` summaries, one row per agent:
+    episode 1 against episodes 2+ (the paired drop, on which trials, how often episodes 2+ were
+    shorter or as long, the excess over the shortest path), then mean steps ± 95% interval and
+    success rate per episode."""
+
+    def pm(mean, half):
+        return f"{mean:.2f} ± {half:.2f}"
+
+    header = ["agent", "episode 1 steps", "episodes 2+ steps", "drop (paired)", "paired trials",
+              "2+ shorter / as long", "excess over shortest, 2+", "success", "trials"]  # fmt: skip
+    rows = [
+        [name, pm(s["first_steps"], s["first_ci95"]), pm(s["later_steps"], s["later_ci95"]),
+         pm(s["drop"], s["drop_ci95"]), f"{s['paired_fraction']:.1%}",
+         f"{s['shorter_later']:.1%} / {s['same_later']:.1%}",
+         pm(s["later_excess"], s["later_excess_ci95"]), f"{s['success_rate']:.3f}",
+         s["num_trials"]]
+        for name, s in summaries.items()
+    ]  # fmt: skip
+    num_episodes = len(next(iter(summaries.values()))["steps_per_episode"])
+    per_episode = [
+        [name] + [f"{pm(m, c)} ({p:.1%})" for m, c, p in zip(s["steps_per_episode"],
+                  s["steps_per_episode_ci95"], s["success_per_episode"], strict=True)]
+        for name, s in summaries.items()
+    ]  # fmt: skip
+    episodes = [f"episode {e + 1}" for e in range(num_episodes)]
+    return [
+        markdown_grid(header, rows),
+        "",
+        "Per episode (mean steps ± 95% interval, success rate):",
+        "",
+        markdown_grid(["agent", *episodes], per_episode),
+    ]

@@ -6,7 +6,7 @@
   ``min(max_step, |offset|)`` towards it, ``clip(goal - position, -max_step, max_step)``. Each
   coordinate's distance to the goal then shrinks as fast as the clipped actions allow at every
   step, so the distance after every step, and with it every reward, is the best possible: the
-  optimal policy, whose exact return ``experiments.finn2017.point_oracle_returns`` computes.
+  optimal policy, whose exact return ``analysis.adaptation.point_oracle_returns`` computes.
 
 The locomotion families (MJX runner and quadruped) have no computable oracle.
 """

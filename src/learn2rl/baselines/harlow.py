@@ -86,11 +86,6 @@ def oracle_agent(family: HarlowTask) -> Agent:
     return Agent("oracle", init, act, privileged=True)
 
 
-def reference_agents(family: HarlowTask) -> list[Agent]:
-    """The agents the Harlow experiment shows beside RL^2."""
-    return [wsls_objects_agent(family), wsls_sides_agent(family), random_agent(family)]
-
-
 # The registry's table: factory(family, num_episodes, **options).
 BASELINES = {
     "random": lambda family, num_episodes: random_agent(family),

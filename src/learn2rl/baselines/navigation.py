@@ -1,7 +1,7 @@
 """Reference agents for one-shot navigation in a gridworld (``learn2rl.tasks.navigation``; Wang
 et al. 2016, Sec. 3.2).
 
-- ``random`` (``random-walk`` in the experiment): uniform random moves, no memory; the generic
+- ``random``: uniform random moves, no memory; the generic
   ``baselines.generic`` agent.
 - ``oracle``: knows the goal (privileged) and walks a shortest path, so its steps are exactly the
   Manhattan distance from each episode's start; the optimum of episodes 2+ (and a lower bound for
@@ -31,12 +31,6 @@ def _step_toward(family: OneGoalGridworld, cell: jax.Array, target: jax.Array) -
     column_move = jnp.where(target_column > column, RIGHT, LEFT)
     row_move = jnp.where(target_row > row, DOWN, UP)
     return jnp.where(target_row != row, row_move, column_move).astype(jnp.int32)
-
-
-def random_walk(family) -> Agent:
-    """Uniformly random actions of any discrete family (no memory, no search): the generic random
-    agent, named ``random-walk``."""
-    return random_agent(family, name="random-walk")
 
 
 def oracle(family: OneGoalGridworld) -> Agent:
@@ -80,11 +74,6 @@ def search_then_return(family: OneGoalGridworld) -> Agent:
         return action, (visited, goal, cell, action)
 
     return Agent(name="search-return", init=init, act=act)
-
-
-def reference_agents(family: OneGoalGridworld) -> list[Agent]:
-    """The agents the navigation experiment shows beside RL^2."""
-    return [search_then_return(family), oracle(family), random_walk(family)]
 
 
 # The registry's table: factory(family, num_episodes, **options).

@@ -135,17 +135,6 @@ def ideal_observer_agent(family: TwoStepTask) -> Agent:
     return _learning_agent("ideal-observer", jnp.float32(0.5), learn, plan, 1e4)
 
 
-def reference_agents(family: TwoStepTask) -> list[Agent]:
-    """The agents the two-step experiment shows beside RL^2."""
-    return [
-        ideal_observer_agent(family),
-        model_based_agent(family),
-        model_free_agent(),
-        random_agent(family),
-        oracle_agent(family),
-    ]
-
-
 # The registry's table: factory(family, num_episodes, **options).
 def _model_free(family, num_episodes: int, alpha: float = 0.5, beta: float = 5.0) -> Agent:
     return model_free_agent(alpha, beta)

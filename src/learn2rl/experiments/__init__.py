@@ -13,28 +13,10 @@ def _demo(out, quick, progress, console):
     return demo.run(out, quick=quick, progress=progress, console=console)
 
 
-def _duan2016_bandits(out, quick, progress, console):
-    from learn2rl.experiments import duan2016
-
-    return duan2016.run_bandits(out, quick=quick, progress=progress, console=console)
-
-
-def _function_runner(module_name: str, function: str) -> Callable:
-    """``function(out, quick, progress, console)`` of an experiment module, imported on use."""
-
-    def run(out, quick, progress, console):
-        import importlib
-
-        module = importlib.import_module(f"learn2rl.experiments.{module_name}")
-        return getattr(module, function)(out, quick=quick, progress=progress, console=console)
-
-    return run
-
-
-def _spec_runner(module_name: str) -> Callable:
-    """An experiment declared as a spec (``SPEC`` in its module: an ``Experiment`` or a
-    ``Suite``) and run by the pipeline: it takes ``seeds``, ``seed`` and ``overrides`` (``--set``)
-    as well."""
+def _spec_runner(module_name: str, attribute: str = "SPEC") -> Callable:
+    """An experiment declared as a spec (``SPEC``, or ``attribute``, in its module: an
+    ``Experiment`` or a ``Suite``) and run by the pipeline: it takes ``seeds``, ``seed`` and
+    ``overrides`` (``--set``) as well."""
 
     def run(out, quick, progress, console, **options):
         import importlib
@@ -42,7 +24,7 @@ def _spec_runner(module_name: str) -> Callable:
         from learn2rl.experiments import pipeline
         from learn2rl.experiments.spec import Suite
 
-        spec = importlib.import_module(f"learn2rl.experiments.{module_name}").SPEC
+        spec = getattr(importlib.import_module(f"learn2rl.experiments.{module_name}"), attribute)
         go = pipeline.run_suite if isinstance(spec, Suite) else pipeline.run
         return go(spec, out, quick=quick, progress=progress, console=console, **options)
 
@@ -50,31 +32,18 @@ def _spec_runner(module_name: str) -> Callable:
     return run
 
 
-def _module_runner(module_name: str) -> Callable:
-    """``run(out, quick, progress, console)`` of ``learn2rl.experiments.<module_name>``, imported
-    only when the experiment runs (so ``learn2rl list`` stays fast)."""
-
-    def run(out, quick, progress, console):
-        import importlib
-
-        module = importlib.import_module(f"learn2rl.experiments.{module_name}")
-        return module.run(out, quick=quick, progress=progress, console=console)
-
-    return run
-
-
 _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
     "demo": (_demo, "RL^2 vs bandit baselines, 2 arms, 100 pulls (the main job)"),
     "duan2016-bandits": (
-        _duan2016_bandits,
+        _spec_runner("duan2016"),
         "RL^2 Table 1: k in {5,10,50} arms x n in {10,100,500} pulls",
     ),
     "duan2016-mdps": (
-        _module_runner("duan2016_mdps"),
+        _spec_runner("duan2016_mdps"),
         "RL^2 Table 2: random tabular MDPs, n in {10,25,50,75,100} episodes, vs PSRL/UCRL2/BEB",
     ),
     "duan2016-mazes": (
-        _module_runner("duan2016_mazes"),
+        _spec_runner("duan2016_mazes"),
         "RL^2 Table 3: 2 episodes in unseen 5x5 mazes, successful-episode length falls",
     ),
     "example-bandits": (
@@ -86,43 +55,43 @@ _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
         "Wang et al. 2016: 2 independent arms, 100 pulls, regret vs Gittins/Thompson/UCB1",
     ),
     "wang2016-dependent": (
-        _module_runner("wang2016_dependent"),
+        _spec_runner("wang2016_dependent"),
         "Wang et al. 2016: dependent arms, train on one prior, test on all (transfer matrix)",
     ),
     "wang2016-informative": (
-        _module_runner("wang2016_informative"),
+        _spec_runner("wang2016_informative"),
         "Wang et al. 2016: 11-armed informative-arm task (Bayes-optimal 20.55)",
     ),
     "wang2016-restless": (
-        _module_runner("wang2016_restless"),
+        _spec_runner("wang2016_restless"),
         "Wang et al. 2016: restless bandits, effective learning rate vs volatility",
     ),
     "wang2016-twostep": (
-        _module_runner("wang2016_twostep"),
+        _spec_runner("wang2016_twostep"),
         "Wang et al. 2016: two-step task, stay probabilities (model-based signature)",
     ),
     "wang2016-harlow": (
-        _module_runner("wang2016_harlow"),
+        _spec_runner("wang2016_harlow"),
         "Wang et al. 2016: Harlow task, trial-1 vs trial-2+ accuracy on novel object pairs",
     ),
     "wang2016-navigation": (
-        _module_runner("wang2016_navigation"),
+        _spec_runner("wang2016_navigation"),
         "Wang et al. 2016: one-shot navigation, steps to goal in episode 1 vs later episodes",
     ),
     "finn2017-pointnav": (
-        _module_runner("finn2017"),
+        _spec_runner("finn2017"),
         "Finn et al. 2017 Table 4: MAML, Reptile, MAESN, RL^2 on 2-D point navigation",
     ),
     "finn2017-cheetah-dir": (
-        _function_runner("finn2017", "run_cheetah_dir"),
+        _spec_runner("finn2017", "CHEETAH_DIR"),
         "Finn et al. 2017 Table 5: MAML on half-cheetah direction, at the scale a CPU allows",
     ),
     "finn2017-cheetah-dir-paper": (
-        _function_runner("finn2017", "run_cheetah_paper"),
+        _spec_runner("finn2017", "CHEETAH_DIR_PAPER"),
         "Finn et al. 2017 Table 5 at the paper scale (40 tasks x 20 episodes): for an accelerator",
     ),
     "hochreiter2001": (
-        _module_runner("hochreiter2001"),
+        _spec_runner("hochreiter2001"),
         "Hochreiter et al. 2001: an LSTM learns to fit new quadratic functions in its activations",
     ),
 }

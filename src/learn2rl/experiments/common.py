@@ -13,7 +13,6 @@ from learn2rl import baselines
 from learn2rl.evaluation import EvalResult, ci95, evaluate
 from learn2rl.plots import plot_regret
 from learn2rl.report import (
-    config_text,
     machine_line,
     markdown_table,
     rich_table,
@@ -50,26 +49,6 @@ def compare(
                 f"({time.perf_counter() - tic:.1f}s)"
             )
     return results
-
-
-def cached_cell(done_file: Path, config, num_test_tasks: int, protocol: str) -> dict | None:
-    """What a finished cell of a cached experiment stored in ``done_file`` (``cell.json``), if it
-    was computed with the same RL^2 config, number of test tasks and protocol; else ``None``."""
-    import json
-
-    if not done_file.exists():
-        return None
-    done = json.loads(done_file.read_text())
-    same = done["config"] == config.to_dict() and done["num_test_tasks"] == num_test_tasks
-    return done if same and done.get("protocol") == protocol else None
-
-
-def save_cell(done_file: Path, config, num_test_tasks: int, protocol: str, **stored) -> None:
-    """Store a finished cell for ``cached_cell``: the keys it checks plus ``stored``."""
-    import json
-
-    record = {"config": config.to_dict(), "protocol": protocol, "num_test_tasks": num_test_tasks}
-    done_file.write_text(json.dumps(record | stored, indent=2))
 
 
 def paired_difference(a: EvalResult, b: EvalResult) -> tuple[float, float]:
@@ -118,17 +97,12 @@ def write_outputs(
     return rows
 
 
-def train_rl2(config, out: Path, progress: bool = True, console=None):
-    """Meta-train RL^2 with ``config`` into ``out`` and return ``(learner, state)``.
+def train_learner(name: str, config, out: Path, progress: bool = True, console=None):
+    """Meta-train learner ``name`` with ``config`` into ``out``; returns ``(learner, state)``.
 
     A run already in ``out`` is continued (or, if it finished, just reloaded), so re-running an
     experiment re-evaluates instead of retraining; a run there with another config is an error.
     """
-    return train_learner("rl2", config, out, progress, console)
-
-
-def train_learner(name: str, config, out: Path, progress: bool = True, console=None):
-    """``train_rl2`` for any registered learner (``learn2rl list``)."""
     from learn2rl import checkpoint, runner
 
     out = Path(out)
@@ -147,22 +121,6 @@ def findings_section(findings: Sequence[dict[str, Any]]) -> str:
             f"{'yes' if f['passed'] else '**no**'} |"
         )
     return "\n".join(lines)
-
-
-def tested_findings_footer(findings: Sequence[dict[str, Any]], config) -> list[str]:
-    """The closing lines of an RL^2 experiment's report.md: the findings table, the training
-    curve with the config, and the machine line."""
-    return [
-        "## Findings (tested)",
-        "",
-        findings_section(findings),
-        "",
-        "Training curve (mean total reward of the training RL^2 trials): "
-        "![training](training.png). Config: `" + config_text(config) + "`.",
-        "",
-        machine_line(),
-        "",
-    ]
 
 
 def finding(claim: str, measured: str, criterion: str, passed: bool) -> dict[str, Any]:

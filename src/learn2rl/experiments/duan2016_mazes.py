@@ -6,33 +6,24 @@ held-out mazes, the success rate of each episode and the mean length of the *suc
 151.8 on 9x9 mazes: the agent remembers where the target was and goes there faster the second
 time. Here the mazes are ``learn2rl.tasks.maze`` (a gridworld with a first-person symbolic view
 instead of ViZDoom pixels; docs/tasks/mazes.md), so lengths are in other units: we compare the
-*drop* from episode 1 to episode 2 and the distance to the shortest path (an oracle that knows
-the maze), not raw lengths.
+*drop* from episode 1 to episode 2 and the distance to the shortest path, not raw lengths
+(``learn2rl.analysis.episodes``). RL^2 (GRU, A2C) runs once on each test-pool maze (never seen in
+training) beside the maze baselines ``oracle`` (shortest paths, privileged) and ``random``.
 
-Agents: RL^2 (GRU, A2C), evaluated once on each of ``num_test_tasks`` test-pool mazes (never seen
-in training); the oracle (shortest paths, privileged) and a uniformly random policy for scale.
-
-``learn2rl reproduce duan2016-mazes [--quick] --out DIR``.
+``learn2rl reproduce duan2016-mazes [--quick] [--seeds N] --out DIR``.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-from typing import Any
-
 import jax
 import numpy as np
 
-from learn2rl import checkpoint, runner
-from learn2rl.baselines.generic import random_agent
-from learn2rl.baselines.maze import oracle_agent
-from learn2rl.evaluation import EvalResult, ci95, evaluate
-from learn2rl.experiments.common import EVAL_SEED, finding, findings_section, train_rl2
+from learn2rl import plots
+from learn2rl.analysis import episodes
+from learn2rl.errors import Learn2RLError
+from learn2rl.experiments.spec import Analysis, Experiment, Figure, Finding, Learned
 from learn2rl.learners.rl2 import Config
-from learn2rl.logging import read_metrics
-from learn2rl.plots import plot_training
-from learn2rl.report import config_text, machine_line, write_results_json
+from learn2rl.report import episodes_markdown, markdown_grid
 from learn2rl.tasks import maze
 
 NUM_EPISODES = 2  # episodes per trial, as in the paper
@@ -57,228 +48,102 @@ QUICK_CONFIG = CONFIG.replace(num_updates=800)
 MIN_SUCCESS = 0.9  # the success rate RL^2 must reach in each episode (paper: > 0.99 on 5x5)
 
 
-def episode_summary(result: EvalResult, shortest: np.ndarray) -> dict[str, Any]:
-    """Success and successful-episode lengths per episode, and the paired episode-1 -> 2 drop.
-
-    ``shortest`` [trials] is the optimal length of the task (the same in both episodes, which
-    start from the same cell and heading). The drop is measured on the trials where both
-    episodes succeeded, within each trial, so it is not confounded by which mazes succeed.
-    """
-    table = maze.episode_lengths(result, NUM_EPISODES)
-    steps, success = table["steps"].astype(float), table["success"]
-    shortest = np.tile(np.asarray(shortest, float), result.num_seeds)
-    per_episode = []
-    for e in range(NUM_EPISODES):
-        ok = success[:, e]
-        lengths = steps[ok, e]
-        per_episode.append(
-            {
-                "success": float(ok.mean()),
-                "length": float(lengths.mean()) if ok.any() else float("nan"),
-                "length_ci95": ci95(lengths),
-                "excess": float((lengths - shortest[ok]).mean()) if ok.any() else float("nan"),
-            }
-        )
-    both = success.all(axis=1)
-    drop = steps[both, 0] - steps[both, 1]
-    return {
-        "episodes": per_episode,
-        "both_succeeded": float(both.mean()),
-        "drop": float(drop.mean()) if both.any() else float("nan"),
-        "drop_ci95": ci95(drop),
-        "shorter_second": float((drop > 0).mean()) if both.any() else float("nan"),
-        "same_second": float((drop == 0).mean()) if both.any() else float("nan"),
-        "shortest": float(shortest.mean()),
-    }
+def episode_table(outcome, result) -> dict[str, np.ndarray]:
+    """``episodes.episode_table`` of one agent's result against each maze's shortest path (the
+    same in both episodes, which start from the same cell and heading)."""
+    if not isinstance(outcome.family, maze.Maze):
+        raise Learn2RLError(f"duan2016-mazes needs a maze/* task, got {outcome.family}")
+    tasks = outcome.tasks
+    distances = np.asarray(jax.jit(jax.vmap(maze.action_distances))(tasks))
+    shortest = distances[np.arange(len(distances)), tasks.start, tasks.start_heading]
+    return episodes.episode_table(result, outcome.num_episodes, shortest)
 
 
-def findings(summaries: dict[str, dict[str, Any]]) -> list[dict]:
-    s = summaries["rl2"]
-    ep1, ep2 = s["episodes"]
-    walk = summaries["random"]["episodes"]
-    return [
-        finding(
-            "RL^2 finds the target in unseen mazes (paper: 99.3% / 99.6% on 5x5)",
-            f"success {ep1['success']:.3f} / {ep2['success']:.3f}",
-            f">= {MIN_SUCCESS} in both episodes",
-            min(ep1["success"], ep2["success"]) >= MIN_SUCCESS,
-        ),
-        finding(
-            "the second visit is shorter (paper: 52.4 -> 39.1 steps on 5x5)",
-            f"{ep1['length']:.1f} -> {ep2['length']:.1f} steps; paired drop "
-            f"{s['drop']:.1f} ± {s['drop_ci95']:.1f} on the {s['both_succeeded']:.1%} of trials "
-            "where both episodes succeeded",
-            "paired drop > 0 (95% CI above 0)",
-            s["drop"] - s["drop_ci95"] > 0,
-        ),
-        finding(
-            "episode 1 is a directed search, not a random walk",
-            f"RL^2 success {ep1['success']:.3f} vs random {walk[0]['success']:.3f}",
-            "RL^2 success higher by at least 0.2",
-            ep1["success"] >= walk[0]["success"] + 0.2,
-        ),
-    ]
+def _summaries(outcome) -> dict[str, dict]:
+    """Every agent's summary over successful episodes (Table 3's lengths), seeds pooled."""
+    tables = {name: episode_table(outcome, outcome.merged(name)) for name in outcome.results}
+    return {name: episodes.summarize(t, successful_only=True) for name, t in tables.items()}
 
 
-def plot_lengths(summaries: dict[str, dict[str, Any]], path: Path, title: str) -> Path:
-    """Successful-episode length (left) and success rate (right) per episode, per agent."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_len, ax_success) = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
-    episodes = np.arange(1, NUM_EPISODES + 1)
-    for name, s in summaries.items():
-        lengths = [e["length"] for e in s["episodes"]]
-        errors = [e["length_ci95"] for e in s["episodes"]]
-        ax_len.errorbar(episodes, lengths, yerr=errors, marker="o", capsize=3, label=name)
-        ax_success.plot(episodes, [e["success"] for e in s["episodes"]], marker="o", label=name)
-    for ax, label in ((ax_len, "mean length of successful episodes"), (ax_success, "success")):
-        ax.set_xlabel("episode of the trial (same maze, same target)")
-        ax.set_ylabel(label)
-        ax.set_xticks(episodes)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    ax_len.set_ylim(bottom=0)
-    ax_success.set_ylim(0, 1.05)
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+def _success(outcome):
+    ep1, ep2 = outcome.analyses["episodes"]["rl2"]["success_per_episode"]
+    return min(ep1, ep2), f"success {ep1:.3f} / {ep2:.3f}"
 
 
-def run(
-    out: Path,
-    quick: bool = False,
-    progress: bool = True,
-    console=None,
-    config: Config | None = None,
-    num_test_tasks: int | None = None,
-) -> dict:
-    out = Path(out)
-    tic = time.perf_counter()
-    config = config or (QUICK_CONFIG if quick else CONFIG)
-    num_test_tasks = num_test_tasks or 1000
-    command = "learn2rl reproduce duan2016-mazes" + (" --quick" if quick else "")
-    if console is not None:
-        console.print(
-            f"[bold]duan2016-mazes[/bold]: RL^2 on {config.task}, {config.num_updates} updates x "
-            f"{config.num_tasks} trials -> {out}"
-        )
-    learner, state = train_rl2(config, out / "rl2", progress, console)
-    family = learner.family
-    if not isinstance(family, maze.Maze):
-        raise ValueError(f"duan2016-mazes needs a maze/* task, got {config.task!r}")
-    tasks = family.tasks(num_test_tasks, "test")
-    shortest = np.asarray(
-        [
-            maze.shortest_path_length(family.layouts[int(row)], int(start), int(heading), int(goal))
-            for row, start, heading, goal in zip(
-                tasks.layout, tasks.start, tasks.start_heading, tasks.goal, strict=True
-            )
-        ]
+def _drop(outcome):
+    s = outcome.analyses["episodes"]["rl2"]
+    return s["drop"] - s["drop_ci95"], (
+        f"{s['first_steps']:.1f} -> {s['later_steps']:.1f} steps; paired drop {s['drop']:.1f} ± "
+        f"{s['drop_ci95']:.1f} on the {s['paired_fraction']:.1%} of trials where both episodes "
+        "succeeded"
     )
-    # Uniformly random actions: the scale of an agent that neither explores nor remembers.
-    walk = random_agent(family)
-    agents = [learner.agent(state.params, name="rl2"), oracle_agent(), walk]
-    key = jax.random.PRNGKey(EVAL_SEED)
-    results, summaries = [], {}
-    for agent in agents:
-        started = time.perf_counter()
-        result = evaluate(agent, family, tasks, NUM_EPISODES, key)
-        results.append(result)
-        summaries[agent.name] = episode_summary(result, shortest)
-        if console is not None:
-            console.print(
-                f"  evaluated {agent.name:<8} on {num_test_tasks} held-out mazes "
-                f"({time.perf_counter() - started:.1f}s)"
-            )
-    table = findings(summaries)
-    title = f"{family.family_id}: {num_test_tasks} held-out mazes, 2 episodes per trial"
-    plot_lengths(summaries, out / "lengths.png", title)
-    plot_training(read_metrics(out / "rl2" / "metrics.jsonl"), out / "training.png")
-    seconds = time.perf_counter() - tic
-    meta = checkpoint.load_meta(out / "rl2" / runner.CHECKPOINT_DIR)
-    train_seconds = float(meta.get("train_seconds", 0.0))
-    rows = [r.summary() for r in results]
-    extra = {
-        "config": config.to_dict(),
-        "summaries": summaries,
-        "findings": table,
-        "paper": PAPER.get(family.size),
-        "seconds": round(seconds, 1),
-        "train_seconds": round(train_seconds, 1),
-    }
-    write_results_json(rows, out / "results.json", extra)
-    report = _report(command, out, config, family, num_test_tasks, summaries, table)
-    report += [
-        f"Wall time of this invocation: {seconds:.0f} s; training (from the checkpoint, summed "
-        f"over resumes): {train_seconds:.0f} s.",
-        "",
-        machine_line(),
-        "",
-    ]
-    (out / "report.md").write_text("\n".join(report))
-    if console is not None:
-        console.print("\n".join(report[:20]))
-    return {"rows": rows, "summaries": summaries, "findings": table}
 
 
-def _report(command, out, config, family, num_test_tasks, summaries, table) -> list[str]:
-    paper = PAPER.get(family.size)
+def _directed(outcome):
+    s = outcome.analyses["episodes"]
+    ours, walk = s["rl2"]["success_per_episode"][0], s["random"]["success_per_episode"][0]
+    return ours - walk, f"RL^2 success {ours:.3f} vs random {walk:.3f}"
+
+
+def _lengths_figure(outcome, path):
+    title = f"{outcome.family.family_id}: held-out mazes, 2 episodes per trial"
+    plots.plot_episodes(outcome.analyses["episodes"], path, title, "mean successful length",
+                        "episode of the trial (same maze, same target)")  # fmt: skip
+
+
+def _sections(outcome) -> list[str]:
+    family, s = outcome.family, outcome.analyses["episodes"]
+    rl2, paper = s["rl2"], PAPER.get(family.size)
     lines = [
-        f"# RL^2 Table 3: maze navigation ({family.size}x{family.size})",
-        "",
-        f"Command: `{command} --out {out}`",
-        "",
-        f"RL^2 ({config.cell.upper()}-{config.hidden_size}, {config.algorithm.upper()}, gamma "
-        f"{config.gamma}) meta-trained for {config.num_updates} updates x {config.num_tasks} "
-        f"trials on the {family.num_train_layouts} training mazes of `{family.family_id}`, then "
-        f"run once on each of {num_test_tasks} tasks on *test-pool* mazes (never trained on). "
-        "A trial is 2 episodes from the same start in the same maze with the same hidden target; "
-        f"an episode ends at the target or after {family.episode_length} actions. Lengths count "
-        "actions (a move or a 90-degree turn), only over episodes that reached the target.",
-        "",
-        "| agent | success ep 1 | success ep 2 | length ep 1 | length ep 2 | paired drop "
-        "(both succeeded) | ep 2 shorter / as long |",
-        "|---|---|---|---|---|---|---|",
+        f"## Episode lengths\n\nRL^2 is meta-trained on the {family.num_train_layouts} training "
+        f"mazes of `{family.family_id}` and evaluated on *test-pool* mazes. A trial is 2 episodes "
+        "from the same start in the same maze with the same hidden target; an episode ends at the "
+        f"target or after {family.episode_length} actions. Lengths count actions (a move or a "
+        "90-degree turn), only over episodes that reached the target; the paired drop counts only "
+        "trials where both did. The table's mean regret is the trial's actions beyond the "
+        "shortest path, summed over both episodes (a failed episode counts the step limit).\n",
+        *episodes_markdown(s),
+        "\nShortest path (the oracle's length in both episodes): "
+        f"{rl2['shortest_per_episode'][0]:.2f} actions on average. RL^2's successful episodes "
+        f"take {rl2['excess_per_episode'][0]:.1f} actions beyond it in episode 1 and "
+        f"{rl2['excess_per_episode'][1]:.1f} in episode 2; "
+        f"ratio episode 2 / episode 1: {rl2['ratio']:.2f}.\n",
     ]
-    for name, s in summaries.items():
-        ep1, ep2 = s["episodes"]
-        lines.append(
-            f"| {name} | {ep1['success']:.3f} | {ep2['success']:.3f} | "
-            f"{ep1['length']:.1f} ± {ep1['length_ci95']:.1f} | "
-            f"{ep2['length']:.1f} ± {ep2['length_ci95']:.1f} | "
-            f"{s['drop']:.1f} ± {s['drop_ci95']:.1f} ({s['both_succeeded']:.1%} of trials) | "
-            f"{s['shorter_second']:.1%} / {s['same_second']:.1%} |"
-        )
     if paper is not None:
-        lines.append(
-            f"| paper (RL^2, ViZDoom) | {paper[0]:.3f} | {paper[1]:.3f} | {paper[2]} | "
-            f"{paper[3]} | {paper[2] - paper[3]:.1f} (ratio {paper[3] / paper[2]:.2f}) | |"
-        )
-    s = summaries["rl2"]
-    ep1, ep2 = s["episodes"]
-    lines += [
-        "",
-        f"Shortest path (the oracle's length in both episodes): {s['shortest']:.2f} actions on "
-        f"average. RL^2's successful episodes take {ep1['excess']:.1f} actions beyond it in "
-        f"episode 1 and {ep2['excess']:.1f} in episode 2; ratio episode 2 / episode 1: "
-        f"{ep2['length'] / ep1['length']:.2f}"
-        + (f" (paper: {paper[3] / paper[2]:.2f})." if paper else "."),
-        "",
-        "## Findings (tested)",
-        "",
-        findings_section(table),
-        "",
-        "![lengths and success by episode](lengths.png)",
-        "",
-        "Training curve (mean trial return per update): ![training](training.png). Config: `"
-        + config_text(config)
-        + "`.",
-        "",
-    ]
+        header = ["paper (ViZDoom)", "success ep 1", "success ep 2", "length ep 1",
+                  "length ep 2", "drop", "ratio"]  # fmt: skip
+        row = [*paper, round(paper[2] - paper[3], 1), round(paper[3] / paper[2], 2)]
+        lines += [markdown_grid(header, [["RL^2, Duan et al. 2016", *row]]), ""]
     return lines
+
+
+FINDINGS = (
+    Finding("RL^2 finds the target in unseen mazes (paper: 99.3% / 99.6% on 5x5)", _success,
+            f">= {MIN_SUCCESS} in both episodes", lambda low: low >= MIN_SUCCESS),
+    Finding("the second visit is shorter (paper: 52.4 -> 39.1 steps on 5x5)", _drop,
+            "paired drop > 0 (95% CI above 0)", lambda low: low > 0),
+    Finding("episode 1 is a directed search, not a random walk", _directed,
+            "RL^2 success higher by at least 0.2", lambda gap: gap >= 0.2),
+)  # fmt: skip
+
+SPEC = Experiment(
+    id="duan2016-mazes",
+    paper="Duan et al. 2016 (arXiv 1611.02779)",
+    section="Table 3",
+    title="RL^2 Table 3: maze navigation, two episodes per maze",
+    learned=(Learned("rl2", "rl2", CONFIG, QUICK_CONFIG),),
+    baselines=("oracle", "random"),
+    findings=FINDINGS,
+    intro=(
+        "RL^2 (GRU-128, A2C, gamma 0.99) against the shortest-path oracle and a uniformly random "
+        "policy (the scale of an agent that neither explores nor remembers). Mean total reward is "
+        "the trial's reward: +1 at the target, -0.04 per action and a penalty per wall bump."
+    ),
+    num_test_tasks=1000,
+    quick_test_tasks=1000,
+    analyses=(Analysis("episodes", _summaries),),
+    figures=(Figure("lengths.png", "Lengths and success by episode", _lengths_figure),),
+    sections=_sections,
+    regret=lambda outcome, result: episode_table(outcome, result)["excess"].sum(axis=1),
+    regret_plot=False,
+)

@@ -2,10 +2,10 @@
 
 Each task is a random MDP of ``mdp/tabular-10s5a`` (10 states, 5 actions, 10-step episodes from
 state 0, mean rewards N(1, 1), unit reward noise, flat-Dirichlet transitions); a trial is ``n``
-episodes on one MDP, n in {10, 25, 50, 75, 100}. For each n we report the mean total reward of a
-trial on the same held-out MDPs for Random, PSRL, optimistic PSRL, UCRL2, BEB, epsilon-greedy,
-greedy (``learn2rl.baselines.mdp``) and RL^2, beside the paper's numbers, plus the mean value of
-the optimal policy of each true MDP (an upper bound no agent can beat in expectation).
+episodes on one MDP, n in {10, 25, 50, 75, 100}, one cell per n. Each cell reports the mean total
+reward of a trial on the same held-out MDPs for Random, PSRL, optimistic PSRL, UCRL2, BEB,
+epsilon-greedy, greedy (``learn2rl.baselines.mdp``) and RL^2, beside the paper's numbers, plus the
+mean value of the optimal policy of each true MDP (an upper bound no agent can beat in expectation).
 
 The classical columns use the priors of the code behind the paper's table
 (``baselines.mdp.PAPER_CODE_PRIORS``: reward prior mean 0, an almost flat model for greedy,
@@ -14,40 +14,25 @@ prior (N(1, 1) mean rewards, Dirichlet(1) transitions; columns ``*-fp``), which 
 stronger. The free constants (epsilon, OPSRL's number of samples, UCRL2's confidence scale, BEB's
 beta) are the values tuned per n and prior on training-split MDPs (``baselines.mdp.TUNED``,
 docs/baselines.md). ``--quick`` runs n = 10 and 25 with shorter RL^2 training and fewer test MDPs.
-Finished cells are cached in ``nN/cell.json``.
 
-``learn2rl reproduce duan2016-mdps [--quick] --out DIR``.
+``learn2rl reproduce duan2016-mdps [--quick] [--seeds N] --out DIR``.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from pathlib import Path
-
 import jax
 import numpy as np
 
-from learn2rl import baselines, checkpoint, runner
+from learn2rl import baselines, plots
 from learn2rl.baselines import mdp
-from learn2rl.evaluation import ci95
-from learn2rl.experiments.common import (
-    cached_cell,
-    compare,
-    finding,
-    findings_section,
-    paired_difference,
-    save_cell,
-)
+from learn2rl.experiments.spec import Analysis, Experiment, Figure, Finding, Learned, Suite
 from learn2rl.learners.rl2 import Config
-from learn2rl.logging import read_metrics
-from learn2rl.plots import plot_training
-from learn2rl.report import config_text, machine_line, write_results_json
-from learn2rl.tasks import make
+from learn2rl.report import markdown_grid
 from learn2rl.tasks.tabular_mdp import optimal_values
 
 TASK = "mdp/tabular-10s5a"
 COLUMNS = ["random", "psrl", "opsrl", "ucrl2", "beb", "eps-greedy", "greedy", "rl2"]
+CLASSICAL = COLUMNS[1:-1]
 # Duan et al. 2016, Table 2 (mean total reward of a trial), in the order of COLUMNS.
 PAPER_TABLE2 = {
     10: [100.1, 138.1, 144.1, 146.6, 150.2, 132.8, 134.8, 156.2],
@@ -61,7 +46,7 @@ CHECKED = ("psrl", "ucrl2", "beb", "greedy")
 RELATIVE_TOLERANCE = 0.05
 # Run again with the family's own prior (the "fp" columns).
 FAMILY_PRIOR = ("psrl", "ucrl2", "beb", "greedy")
-PROTOCOL = "mdps-v1"  # bump when what a cell computes changes; cached cells are then redone
+OWN = tuple(f"{name}-fp" for name in FAMILY_PRIOR)
 
 
 def rl2_config(num_episodes: int, quick: bool) -> Config:
@@ -94,231 +79,134 @@ def rl2_config(num_episodes: int, quick: bool) -> Config:
     )
 
 
-def run(
-    out: Path,
-    quick: bool = False,
-    progress: bool = True,
-    console=None,
-    num_test_tasks: int | None = None,
-    cells: list[int] | None = None,
-    configs: dict[int, Config] | None = None,
-) -> dict:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    num_test_tasks = num_test_tasks or (500 if quick else 2000)
-    cells = cells or ([10, 25] if quick else list(PAPER_TABLE2))
-    table = []
-    for n in cells:
-        config = (configs or {}).get(n) or rl2_config(n, quick)
-        table.append(_run_cell(out, n, config, num_test_tasks, progress, console))
-        (out / "table2.json").write_text(json.dumps(table, indent=2))
-    findings = _findings(table)
-    rows = [row for entry in table for row in entry["rows"]]
-    write_results_json(rows, out / "results.json", {"table2": table, "findings": findings})
-    plot_table(table, out / "table2.png")
-    report = _report(table, findings, num_test_tasks, quick)
-    (out / "report.md").write_text(report)
-    if console is not None:
-        console.print(report)
-    return {"table": table, "findings": findings}
-
-
-def _run_cell(out, num_episodes, config, num_test_tasks, progress, console) -> dict:
-    """Train RL^2, tune and evaluate every column for one n (cached in ``nN/cell.json``)."""
-    cell_dir = out / f"n{num_episodes}"
-    done_file = cell_dir / "cell.json"
-    done = cached_cell(done_file, config, num_test_tasks, PROTOCOL)
-    if done is not None:
-        if console is not None:
-            console.print(f"n={num_episodes}: done before, kept ({done_file})")
-        return done["entry"]
-    if console is not None:
-        console.print(
-            f"[bold]n={num_episodes}[/bold]: RL^2 {config.num_updates} updates x "
-            f"{config.num_tasks} trials"
-        )
-    tic = time.perf_counter()
-    resume = checkpoint.exists(cell_dir / runner.CHECKPOINT_DIR)
-    learner, state = runner.train(
-        "rl2", config, cell_dir, resume=resume, progress=progress, console=console
-    )
-    train_seconds = checkpoint.load_meta(cell_dir / runner.CHECKPOINT_DIR).get("train_seconds")
-    plot_training(read_metrics(cell_dir / "metrics.jsonl"), cell_dir / "training.png")
-    family = make(config.task)
+def classical_agents(family, num_episodes: int) -> list:
+    """Every classical column with the paper code's priors, then the ``-fp`` columns."""
     code, own = mdp.tuned_options(num_episodes, "paper-code"), mdp.tuned_options(num_episodes)
     agents = [baselines.get(name, family, num_episodes, **code[name]) for name in COLUMNS[:-1]]
-    agents.append(learner.agent(state.params, name="rl2"))
-    for name in FAMILY_PRIOR:
-        agent = baselines.get(name, family, num_episodes, **own[name])
-        agents.append(agent._replace(name=f"{name}-fp"))
-    results = compare(agents, family, num_episodes, num_test_tasks, console=console)
-    tasks = family.tasks(num_test_tasks, "test")
-    optimum = num_episodes * np.asarray(
-        jax.vmap(optimal_values, (0, None))(tasks, family.episode_length)
-    )
-    by_name = {r.agent: r for r in results}
-    entry = {
-        "n": num_episodes,
-        "config": config.to_dict(),
-        "seconds": time.perf_counter() - tic,
-        "train_seconds": train_seconds,
-        "options": {"paper-code": code, "family": own},
-        "ours": {name: float(r.total_rewards.mean()) for name, r in by_name.items()},
-        "ci95": {name: ci95(r.total_rewards) for name, r in by_name.items()},
-        "paper": dict(zip(COLUMNS, PAPER_TABLE2[num_episodes], strict=True)),
-        "optimal": float(optimum.mean()),
-        "rl2_minus": {
-            name: list(paired_difference(by_name["rl2"], r)) for name, r in by_name.items()
-        },
-        "rows": [dict(r.summary(), num_episodes=num_episodes) for r in results],
-    }
-    save_cell(done_file, config, num_test_tasks, PROTOCOL, entry=entry)
-    return entry
-
-
-def best_baseline(entry: dict, names=None) -> str:
-    """The classical column (of ``names``, default the paper's) with the best mean in a cell."""
-    names = names or [n for n in COLUMNS if n not in ("rl2", "random")]
-    return max(names, key=lambda n: entry["ours"][n])
-
-
-def _findings(table: list[dict]) -> list[dict]:
-    findings = []
-    for entry in table:
-        n, ours, half = entry["n"], entry["ours"], entry["ci95"]
-        findings.append(
-            finding(
-                f"n={n}: a random policy earns 10 n = {10 * n} (mean reward 1 per step)",
-                f"{ours['random']:.1f} ± {half['random']:.1f}",
-                "10 n inside the 95% CI",
-                abs(ours["random"] - 10 * n) <= half["random"],
-            )
-        )
-        gaps = {name: ours[name] / entry["paper"][name] - 1 for name in CHECKED}
-        findings.append(
-            finding(
-                f"n={n}: PSRL, UCRL2, BEB, greedy within 5% of the paper",
-                ", ".join(f"{name} {gap:+.1%}" for name, gap in gaps.items()),
-                f"|relative gap| <= {RELATIVE_TOLERANCE:.0%} for each",
-                all(abs(gap) <= RELATIVE_TOLERANCE for gap in gaps.values()),
-            )
-        )
-        best = best_baseline(entry)
-        paper_best = max(entry["paper"][c] for c in COLUMNS if c not in ("rl2", "random"))
-        diff, diff_half = entry["rl2_minus"][best]
-        findings.append(
-            finding(
-                f"n={n}: RL^2 at least as good as the best classical baseline (paper: RL^2 "
-                f"{entry['paper']['rl2']}, best baseline {paper_best})",
-                f"RL^2 {ours['rl2']:.1f} - {best} {ours[best]:.1f} = {diff:+.1f} ± {diff_half:.1f} "
-                "(paired)",
-                "paired difference's 95% CI reaches 0 or above",
-                diff + diff_half >= 0,
-            )
-        )
-        own = best_baseline(entry, [f"{name}-fp" for name in FAMILY_PRIOR])
-        diff, diff_half = entry["rl2_minus"][own]
-        findings.append(
-            finding(
-                f"n={n}: RL^2 at least as good as the baselines given the family's own prior "
-                "(not in the paper)",
-                f"RL^2 {ours['rl2']:.1f} - {own} {ours[own]:.1f} = {diff:+.1f} ± {diff_half:.1f} "
-                "(paired)",
-                "paired difference's 95% CI reaches 0 or above",
-                diff + diff_half >= 0,
-            )
-        )
-    return findings
-
-
-def plot_table(table: list[dict], path: Path) -> Path:
-    """Mean reward per episode against n: ours (solid) and the paper's (dashed), per column."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
-    ns = [entry["n"] for entry in table]
-    for i, name in enumerate(COLUMNS):
-        color = f"C{i}"
-        ours = [entry["ours"][name] / entry["n"] for entry in table]
-        paper = [entry["paper"][name] / entry["n"] for entry in table]
-        ax.plot(ns, ours, "o-", color=color, label=name)
-        ax.plot(ns, paper, "x--", color=color, alpha=0.6)
-    for name in FAMILY_PRIOR:
-        color = f"C{COLUMNS.index(name)}"
-        ours = [entry["ours"][f"{name}-fp"] / entry["n"] for entry in table]
-        ax.plot(ns, ours, "s:", color=color, alpha=0.8, label=f"{name}-fp (family prior)")
-    optimum = [entry["optimal"] / entry["n"] for entry in table]
-    ax.plot(ns, optimum, "k-", lw=2, label="optimal policy of the true MDP")
-    ax.set_xlabel("episodes per trial n")
-    ax.set_ylabel("mean reward per episode (total / n)")
-    ax.set_title("Random tabular MDPs: ours (solid, dotted) vs Duan et al. 2016 (dashed)", size=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def _report(table: list[dict], findings: list[dict], num_test_tasks: int, quick: bool) -> str:
-    command = "learn2rl reproduce duan2016-mdps" + (" --quick" if quick else "")
-    lines = [
-        "# RL^2 Table 2: random tabular MDPs" + (" (quick)" if quick else ""),
-        "",
-        f"Command: `{command}`. Mean total reward of a trial on {num_test_tasks} held-out MDPs, "
-        "ours / paper (Duan et al. 2016); every agent faces the same MDPs and the same evaluation "
-        "key. The classical columns use the priors of the code behind the paper's table; the "
-        "`-fp` columns run PSRL, UCRL2, BEB and greedy with the family's own prior instead. "
-        "Constants: the values tuned per n and prior on training MDPs (`baselines.mdp.TUNED`). "
-        "`optimal`: the mean of n x the 10-step optimal value of each true MDP, an upper bound "
-        "for every agent.",
-        "",
-        "| n | " + " | ".join(COLUMNS) + " | optimal |",
-        "|" + "---|" * (len(COLUMNS) + 2),
+    return agents + [
+        baselines.get(name, family, num_episodes, **own[name])._replace(name=f"{name}-fp")
+        for name in FAMILY_PRIOR
     ]
-    for entry in table:
-        cells = [f"{entry['ours'][c]:.1f} / {entry['paper'][c]}" for c in COLUMNS]
-        lines.append(f"| {entry['n']} | " + " | ".join(cells) + f" | {entry['optimal']:.1f} |")
-    own = [f"{name}-fp" for name in FAMILY_PRIOR]
-    lines += ["", "With the family's own prior (ours only):", ""]
-    lines += ["| n | " + " | ".join(own) + " | rl2 |", "|" + "---|" * (len(own) + 2)]
-    for entry in table:
-        cells = [f"{entry['ours'][c]:.1f}" for c in own + ["rl2"]]
-        lines.append(f"| {entry['n']} | " + " | ".join(cells) + " |")
-    lines += ["", "Constants used (option=value per baseline):", ""]
-    for entry in table:
-        for prior, options in entry["options"].items():
-            tuned = "; ".join(
-                f"{name} " + ", ".join(f"{k}={v}" for k, v in opts.items())
-                for name, opts in options.items()
-                if opts
-            )
-            lines.append(f"- n={entry['n']}, {prior} priors: {tuned or 'defaults'}")
-    lines += [
-        "",
-        "95% CI half-widths of our numbers (largest column): "
-        + "; ".join(f"n={e['n']}: ±{max(e['ci95'].values()):.1f}" for e in table),
-        "",
-        "RL^2 training and cell times: "
-        + "; ".join(
-            f"n={e['n']}: train {e['train_seconds'] or 0:.0f} s, cell {e['seconds']:.0f} s"
-            for e in table
+
+
+def _optimal(outcome) -> float:
+    """n x the mean 10-step optimal value of each held-out MDP (backward induction on it)."""
+    values = jax.vmap(optimal_values, (0, None))(outcome.tasks, outcome.family.episode_length)
+    return outcome.num_episodes * float(np.mean(values))
+
+
+def _findings(n: int) -> tuple[Finding, ...]:
+    paper = dict(zip(COLUMNS, PAPER_TABLE2[n], strict=True))
+
+    def random_policy(outcome):
+        row = outcome.merged("random").summary()
+        mean, half = row["mean_total_reward"], row["ci95"]
+        return abs(mean - 10 * n) - half, f"{mean:.1f} ± {half:.1f}"
+
+    def near_paper(outcome):
+        gaps = {name: outcome.per_seed(name).mean() / paper[name] - 1 for name in CHECKED}
+        text = ", ".join(f"{name} {gap:+.1%}" for name, gap in gaps.items())
+        return max(abs(gap) for gap in gaps.values()), text
+
+    def rl2_versus(names):
+        def measure(outcome):
+            best = max(names, key=lambda name: outcome.per_seed(name).mean())
+            diff, half = outcome.difference("rl2", best)
+            rl2, other = outcome.per_seed("rl2").mean(), outcome.per_seed(best).mean()
+            text = f"RL^2 {rl2:.1f} - {best} {other:.1f} = {diff:+.1f} ± {half:.1f} (paired)"
+            return diff + half, text
+
+        return measure
+
+    paper_best = max(paper[name] for name in CLASSICAL)
+    reaches = "paired difference's 95% CI reaches 0 or above"
+    return (
+        Finding(f"n={n}: a random policy earns 10 n = {10 * n} (mean reward 1 per step)",
+                random_policy, "10 n inside the 95% CI", lambda excess: excess <= 0),
+        Finding(f"n={n}: PSRL, UCRL2, BEB, greedy within 5% of the paper", near_paper,
+                f"relative gap within ±{RELATIVE_TOLERANCE:.0%} for each",
+                lambda gap: gap <= RELATIVE_TOLERANCE),
+        Finding(f"n={n}: RL^2 at least as good as the best classical baseline (paper: RL^2 "
+                f"{paper['rl2']}, best baseline {paper_best})", rl2_versus(CLASSICAL), reaches,
+                lambda high: high >= 0),
+        Finding(f"n={n}: RL^2 at least as good as the baselines given the family's own prior "
+                "(not in the paper)", rl2_versus(OWN), reaches, lambda high: high >= 0),
+    )  # fmt: skip
+
+
+def cell(n: int) -> Experiment:
+    """The cell of n episodes per trial: RL^2 and every column on the same held-out MDPs."""
+    return Experiment(
+        id=f"n{n}",
+        paper="Duan et al. 2016 (arXiv 1611.02779)",
+        section=f"Table 2, n = {n}",
+        title=f"RL^2 Table 2: random tabular MDPs, {n} episodes per trial",
+        learned=(Learned("rl2", "rl2", rl2_config(n, False), rl2_config(n, True)),),
+        agents=classical_agents,
+        analyses=(
+            Analysis("optimal", _optimal),
+            Analysis("options", lambda o: {p: mdp.tuned_options(n, p) for p in mdp.PRIOR_SETTINGS}),
         ),
-        "",
-        "![Table 2](table2.png)",
-        "",
-        "## Findings (tested)",
-        "",
-        findings_section(findings),
-        "",
-        "RL^2 configs: "
-        + "; ".join(f"n={e['n']}: `{config_text(Config.from_dict(e['config']))}`" for e in table),
-        "",
-        machine_line(),
-        "",
-    ]
-    return "\n".join(lines)
+        findings=_findings(n),
+        reference=dict(zip(COLUMNS, PAPER_TABLE2[n], strict=True)),
+        num_test_tasks=2000,
+        quick_test_tasks=500,
+        regret_plot=False,  # the family's pseudo-regret is myopic (tasks/tabular_mdp.py)
+    )
+
+
+def _ours(done: dict) -> dict[str, dict]:
+    return {row["agent"]: row for row in done["results"]}
+
+
+def _sections(cells: dict) -> list[str]:
+    table, own = [], []
+    for cid, done in cells.items():
+        ours, paper = _ours(done), PAPER_TABLE2[int(cid[1:])]
+        means = {name: f"{row['mean_total_reward']:.1f}" for name, row in ours.items()}
+        table.append([cid[1:], *(f"{means[c]} / {p}" for c, p in zip(COLUMNS, paper, strict=True)),
+                      f"±{ours['rl2']['ci95']:.1f}", f"{done['analyses']['optimal']:.1f}",
+                      f"{done['train_seconds']:.0f}"])  # fmt: skip
+        own.append([cid[1:], *(means[c] for c in (*OWN, "rl2"))])
+    header = ["n", *COLUMNS, "rl2 interval", "optimal", "rl2 train s"]
+    return ["## Table 2: mean total reward of a trial, ours / paper", "",
+            markdown_grid(header, table), "", "With the family's own prior (ours only):", "",
+            markdown_grid(["n", *OWN, "rl2"], own), ""]  # fmt: skip
+
+
+def _plot_table(cells: dict, path) -> None:
+    """Mean reward per episode against n: ours (solid), the paper's (dashed), ``-fp`` (dotted)."""
+    by_n = {int(cid[1:]): done for cid, done in cells.items()}
+    optimal = "optimal policy of the true MDP"
+    curves = {optimal: [done["analyses"]["optimal"] / n for n, done in by_n.items()]}
+    styles = {optimal: {"color": "k"}}
+    for name in (*COLUMNS, *OWN):
+        curves[name] = [_ours(done)[name]["mean_total_reward"] / n for n, done in by_n.items()]
+        i = COLUMNS.index(name.removesuffix("-fp"))
+        styles[name] = {"color": f"C{i}", "ls": ":" if name in OWN else "-"}
+        if name in COLUMNS:
+            curves[f"{name} (paper)"] = [PAPER_TABLE2[n][i] / n for n in by_n]
+            styles[f"{name} (paper)"] = {"color": f"C{i}", "ls": "--"}
+    with plots.figure(path, size=(9, 6)) as ax:
+        title = "Random tabular MDPs: ours vs Duan et al. 2016 (dashed)"
+        plots.plot_lines(ax, curves, list(by_n), "episodes per trial n",
+                         "mean reward per episode (total / n)", title, styles=styles)  # fmt: skip
+        ax.legend(fontsize=7, ncol=2)
+
+
+SPEC = Suite(
+    id="duan2016-mdps",
+    paper="Duan et al. 2016 (arXiv 1611.02779)",
+    section="Sec. 3.2, Table 2",
+    title="RL^2 Table 2: random tabular MDPs",
+    cells=lambda quick: [cell(n) for n in ([10, 25] if quick else PAPER_TABLE2)],
+    intro="One cell per n episodes per trial; every agent of a cell faces the same MDPs and "
+    "reward draws. The classical columns use the priors of the code behind the paper's table; "
+    "the `-fp` columns run PSRL, UCRL2, BEB and greedy with the family's own prior. Constants: "
+    "the values tuned per n and prior on training MDPs (`baselines.mdp.TUNED`). `optimal`: n x "
+    "the mean 10-step optimal value of each true MDP, an upper bound for every agent. Each cell's "
+    "results.json lists the constants it used (`analyses.options`).",
+    sections=_sections,
+    figures=(Figure("table2.png", "Reward per episode against n", _plot_table),),
+    cell_findings=True,
+)

@@ -28,7 +28,7 @@ import numpy as np
 from learn2rl import baselines, checkpoint, learners, runner
 from learn2rl.analysis.seeds import best_of, mean_and_interval
 from learn2rl.errors import Learn2RLError
-from learn2rl.evaluation import EvalResult, evaluate
+from learn2rl.evaluation import EvalResult, ci95, evaluate
 from learn2rl.experiments.common import (
     EVAL_SEED,
     finding,
@@ -61,6 +61,8 @@ class Outcome:
     configs: dict[str, Any] = dataclasses.field(default_factory=dict)
     analyses: dict[str, Any] = dataclasses.field(default_factory=dict)
     tuned: dict[str, float] = dataclasses.field(default_factory=dict)
+    notes: dict[str, list[Any]] = dataclasses.field(default_factory=dict)  # spec.learned_agent's
+    train_dirs: dict[str, list[Path]] = dataclasses.field(default_factory=dict)  # run dir per seed
 
     def per_seed(self, name: str) -> np.ndarray:
         """Mean total reward of agent ``name`` on the held-out tasks, one value per seed."""
@@ -129,7 +131,7 @@ def train_seeds(spec, configs, num_seeds, train_dir: Path, progress=True, consol
         trained[learned.name] = []
         for s in range(num_seeds):
             where = train_dir / learned.name / f"seed-{s}"
-            run = train_learner(
+            run = (spec.train or train_learner)(
                 learned.learner, config.replace(seed=config.seed + s), where, progress, console
             )
             trained[learned.name].append(run)
@@ -156,17 +158,20 @@ def _merged(name: str, per_seed: list[EvalResult]) -> EvalResult:
         return dataclasses.replace(per_seed[0], agent=name)
     first = per_seed[0]
     fields = ["rewards", "regrets", "valid", "actions"]
-    if first.observations is not None:
-        fields.append("observations")
+    fields += [f for f in ("episodes", "observations") if getattr(first, f) is not None]
     arrays = {f: np.concatenate([getattr(r, f) for r in per_seed]) for f in fields}
     return dataclasses.replace(first, agent=name, num_seeds=len(per_seed), **arrays)
 
 
-def _row(result: EvalResult, per_seed: list[EvalResult]) -> dict[str, Any]:
+def _row(result: EvalResult, per_seed: list[EvalResult], regret=None) -> dict[str, Any]:
     row = result.summary()
+    trial_regret = regret or (lambda r: r.total_regrets)
+    if regret is not None:
+        values = np.asarray(regret(result), dtype=np.float64)
+        row["mean_regret"], row["regret_ci95"] = float(values.mean()), ci95(values)
     if len(per_seed) > 1:
         totals = [r.total_rewards.mean() for r in per_seed]
-        regrets = [r.total_regrets.mean() for r in per_seed]
+        regrets = [np.mean(trial_regret(r)) for r in per_seed]
         row["mean_total_reward"], row["ci95"] = mean_and_interval(totals)
         row["mean_regret"], row["regret_ci95"] = mean_and_interval(regrets)
         row["seed_values"] = [float(v) for v in totals]
@@ -234,16 +239,30 @@ def run(
     train_dir = Path(train_dir) if train_dir is not None else out
     trained, run_seconds = train_seeds(spec, configs, num_seeds, train_dir, progress, console)
     first = configs[spec.learned[0].name]
-    family = make(spec.task or first.task)
-    num_episodes = spec.num_episodes or first.num_episodes
-    outcome = Outcome(
-        {}, num_seeds, family, family.tasks(num_tasks, "test"), num_episodes, trained, configs
-    )
+    if spec.evaluate is None:
+        family = make(spec.task or first.task)
+        num_episodes = spec.num_episodes or first.num_episodes
+        tasks = family.tasks(num_tasks, "test")
+    else:  # no task family (functions, not tasks): spec.evaluate scores the learners
+        family, tasks, num_episodes = None, None, 0
+    outcome = Outcome({}, num_seeds, family, tasks, num_episodes, trained, configs)
+    outcome.train_dirs = {
+        n: [train_dir / n / f"seed-{s}" for s in range(num_seeds)] for n in trained
+    }
+    if spec.evaluate is not None:
+        outcome.results.update(spec.evaluate(outcome, num_tasks))
     key = jax.random.PRNGKey(EVAL_SEED)
-    for name, runs in trained.items():
-        outcome.results[name] = [
-            _evaluate(lrn.agent(st.params, name=name), outcome, key, spec.record_obs, console)
+    for name, runs in trained.items() if spec.evaluate is None else ():
+        agents = [
+            spec.learned_agent(lrn, st, name, family)
+            if spec.learned_agent
+            else (lrn.agent(st.params, name=name), None)
             for lrn, st in runs
+        ]
+        if spec.learned_agent:
+            outcome.notes[name] = [note for _, note in agents]
+        outcome.results[name] = [
+            _evaluate(agent, outcome, key, spec.record_obs, console) for agent, _ in agents
         ]
     for entry in spec.baselines:
         if isinstance(entry, Tuned):
@@ -265,7 +284,8 @@ def run(
     for figure in spec.figures:
         figure.draw(outcome, out / figure.file)
     merged = {name: outcome.merged(name) for name in outcome.results}
-    rows = {name: _row(merged[name], outcome.results[name]) for name in outcome.results}
+    regret = (lambda result: spec.regret(outcome, result)) if spec.regret else None
+    rows = {name: _row(merged[name], outcome.results[name], regret) for name in outcome.results}
     train_seconds = sum(run_seconds.values())
     intro = (
         f"Command: `{_command(spec.id, quick, seeds, seed, overrides)}`. {spec.paper}, "
@@ -310,6 +330,7 @@ def run(
             "num_test_tasks": num_tasks,
             "configs": {name: c.to_dict() for name, c in configs.items()},
             "tuned": outcome.tuned,
+            **({"agent_notes": outcome.notes} if outcome.notes else {}),
             "findings": findings,
             "analyses": outcome.analyses,
             "train_seconds": round(train_seconds, 1),
@@ -373,6 +394,8 @@ def run_suite(
     for f in suite.findings:
         value, text = f.measure(done)
         findings.append(finding(f.claim, text, f.criterion, f.holds(value)))
+    if suite.cell_findings:
+        findings += [f for cell in done.values() for f in cell.get("findings", [])]
     for figure in suite.figures:
         figure.draw(done, out / figure.file)
     runs = {k: v for cell in done.values() for k, v in cell.get("train_runs", {}).items()}

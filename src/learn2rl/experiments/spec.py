@@ -111,6 +111,21 @@ class Experiment:
     # Paper-specific Markdown after the findings (its own tables); gets the Outcome.
     sections: Callable[[Outcome], Sequence[str]] | None = None
     regret_plot: bool = True  # regret.png: cumulative regret of every agent over the trial
+    # Per-trial regret where the family defines no pseudo-regret (steps beyond the shortest path):
+    # regret(outcome, result) -> one value per trial of ``result``; the table's mean regret uses it.
+    regret: Callable[[Outcome, Any], Any] | None = None
+    # An evaluation of its own for a learner without a task family (Hochreiter 2001 fits functions):
+    # evaluate(outcome, num_tasks) -> {agent: [EvalResult per seed]} replaces the held-out-task
+    # evaluation of the learned agents; ``baselines``/``agents`` must then be empty.
+    evaluate: Callable[[Outcome, int], dict[str, list[Any]]] | None = None
+    # The evaluated agent of a trained learner when ``learner.agent(params, name=name)`` will not
+    # do (a meta-test option chosen on training tasks): learned_agent(learner, state, name,
+    # family) -> (agent, note); the JSON-able notes go to ``outcome.notes[name]`` (one per seed).
+    learned_agent: Callable[[Any, Any, str, Any], tuple[Agent, Any]] | None = None
+    # How one (learner, seed) is trained when ``runner.train`` to the end (resumed if there) will
+    # not do: train(learner id, config, run directory, progress, console) -> (learner, state),
+    # e.g. in stages that keep checkpoints for a learning curve (``outcome.train_dirs``).
+    train: Callable[..., tuple[Any, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -133,3 +148,4 @@ class Suite:
     sections: Callable[[dict[str, dict]], Sequence[str]] | None = None
     figures: tuple[Figure, ...] = ()
     shared_training: bool = False
+    cell_findings: bool = False  # also list every cell's own findings in the suite's table

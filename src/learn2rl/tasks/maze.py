@@ -47,15 +47,14 @@ down a straight corridor at most ``view_depth`` cells away.
 
 Analysis helpers (pure): ``shortest_path_length`` (breadth-first search over cell x heading,
 numpy), ``action_distances`` / ``optimal_action`` (the same distances in JAX, vmappable; the
-oracle agent of ``learn2rl.baselines.maze`` walks them), ``episode_lengths`` (steps and success
-per episode of an ``EvalResult``) and ``render_layout`` (a maze as text).
+oracle agent of ``learn2rl.baselines.maze`` walks them) and ``render_layout`` (a maze as text).
+Steps and success per episode of an ``EvalResult``: ``learn2rl.analysis.episodes``.
 """
 
 from __future__ import annotations
 
 import functools
 from collections import deque
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -375,28 +374,6 @@ def optimal_action(params: MazeParams, distances: jax.Array, cell, heading) -> j
         new_cell, new_heading, _ = move(params.walls, cell, heading, action)
         options.append(distances[new_cell, new_heading])
     return jnp.argmin(jnp.stack(options)).astype(jnp.int32)
-
-
-def episode_lengths(result: Any, num_episodes: int) -> dict[str, np.ndarray]:
-    """Steps and success of every episode of every trial of an ``EvalResult`` on a maze family.
-
-    Returns ``{"steps": int [trials, num_episodes], "success": bool [trials, num_episodes]}``;
-    an episode succeeded when one of its steps paid a positive reward (only the step that enters
-    the goal does: ``GOAL_REWARD - TIME_PENALTY > 0``). The paper's Table 3 reports the mean of
-    ``steps`` over successful episodes, per episode index.
-    """
-    if result.episodes is None:
-        raise Learn2RLError("the result has no episode indices; evaluate an Agent to get them")
-    valid = np.asarray(result.valid, bool)
-    episodes = np.asarray(result.episodes)
-    rewards = np.asarray(result.rewards)
-    steps = np.zeros((valid.shape[0], num_episodes), np.int64)
-    success = np.zeros((valid.shape[0], num_episodes), bool)
-    for index in range(num_episodes):
-        mine = valid & (episodes == index)
-        steps[:, index] = mine.sum(axis=1)
-        success[:, index] = (mine & (rewards > 0)).any(axis=1)
-    return {"steps": steps, "success": success}
 
 
 def render_layout(walls, goal: int | None = None, start: int | None = None, heading: int = 0):
