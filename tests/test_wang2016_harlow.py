@@ -14,10 +14,10 @@ from learn2rl.errors import Learn2RLError
 from learn2rl.experiments import pipeline
 from learn2rl.experiments import wang2016_harlow as exp
 from learn2rl.experiments.spec import Learned
-from learn2rl.learners.rl2 import Config
 from learn2rl.tasks import make
 from learn2rl.tasks.harlow import HarlowParams, HarlowState, HarlowTask
 from learn2rl.trial import Trial
+from tests.conftest import TINY_CONFIG
 from tests.reference import harlow_reference as ref
 
 NUM_EVAL_TASKS = 400
@@ -109,16 +109,7 @@ def test_bad_parameters_are_rejected(kwargs, message):
 
 
 # --- the experiment end to end, and the analysis on its hand-written agents ----------------------
-TINY = Config(
-    task="harlow/vectors",
-    num_episodes=6,
-    hidden_size=8,
-    num_tasks=8,
-    num_updates=2,
-    updates_per_chunk=2,
-    gamma=0.9,
-    gae_lambda=1.0,
-)
+TINY = TINY_CONFIG.replace(task="harlow/vectors", num_episodes=6, num_updates=2, gamma=0.9)
 
 
 def _tiny_spec():

@@ -13,10 +13,10 @@ from learn2rl.errors import Learn2RLError
 from learn2rl.experiments import pipeline
 from learn2rl.experiments import wang2016_twostep as exp
 from learn2rl.experiments.spec import Learned
-from learn2rl.learners.rl2 import Config
 from learn2rl.tasks import make
 from learn2rl.tasks.two_step import TwoStepParams, TwoStepTask
 from learn2rl.trial import Trial
+from tests.conftest import TINY_CONFIG
 from tests.reference import two_step_reference as ref
 
 NUM_EVAL_TASKS = 200
@@ -149,16 +149,7 @@ def tiny_run(tmp_path_factory):
     reference agents (model-based, model-free, oracle, random) are the hand-written agents with
     known answers."""
     out = tmp_path_factory.mktemp("twostep")
-    config = Config(
-        task="twostep/daw2011",
-        num_episodes=1,
-        hidden_size=8,
-        num_tasks=8,
-        num_updates=2,
-        updates_per_chunk=2,
-        gamma=0.9,
-        gae_lambda=1.0,
-    )
+    config = TINY_CONFIG.replace(task="twostep/daw2011", num_episodes=1, num_updates=2, gamma=0.9)
     spec = dataclasses.replace(
         exp.SPEC, learned=(Learned("rl2", "rl2", config, config),), quick_test_tasks=NUM_EVAL_TASKS
     )

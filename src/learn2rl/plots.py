@@ -108,11 +108,7 @@ def plot_lines(
         if bands is not None and label in bands:
             half = np.asarray(bands[label], dtype=float)
             ax.fill_between(xs, values - half, values + half, color=line.get_color(), alpha=0.15)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
+    _label(ax, xlabel, ylabel, title)
 
 
 def plot_episodes(
@@ -165,11 +161,7 @@ def plot_intervals(
         yerr = np.abs(np.asarray(intervals[label], dtype=float) - points)
         style = {"ls": "-" if lines else "none", "marker": "o", "ms": 4, "capsize": 3}
         ax.errorbar(xs + shift, points, yerr=yerr, label=label, **style)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
+    _label(ax, xlabel, ylabel, title)
 
 
 def plot_shares(
@@ -235,3 +227,12 @@ def plot_meta_training(runs: Mapping[str, Sequence[dict]], path: str | Path) -> 
         ax.set(xlabel="meta-update", ylabel="mean episode return (training tasks)")
         ax.legend(fontsize=8)
     return Path(path)
+
+
+def _label(ax, xlabel: str, ylabel: str, title: str | None) -> None:
+    """Axis labels, an optional title and a small legend: the finish of every line plot."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
