@@ -123,21 +123,23 @@ def tune(tuned: Tuned, family, num_episodes: int, console=None) -> float:
 
 
 def train_seeds(spec, configs, num_seeds, train_dir: Path, progress=True, console=None):
-    """Train (or reload) every learner x seed under ``train_dir``; returns ``(trained, seconds)``
-    with ``seconds`` the training time of each run directory (summed over its resumes)."""
-    trained, seconds = {}, {}
+    """Train (or reload) every learner x seed under ``train_dir``; returns ``(trained, dirs,
+    seconds)``: the (learner, state) and run directory per seed of each learner, and the training
+    time of each run directory (summed over its resumes)."""
+    trained, dirs, seconds = {}, {}, {}
     for learned in spec.learned:
         config = configs[learned.name]
-        trained[learned.name] = []
+        trained[learned.name], dirs[learned.name] = [], []
         for s in range(num_seeds):
             where = train_dir / learned.name / f"seed-{s}"
             run = (spec.train or train_learner)(
                 learned.learner, config.replace(seed=config.seed + s), where, progress, console
             )
             trained[learned.name].append(run)
+            dirs[learned.name].append(where)
             meta = checkpoint.load_meta(where / runner.CHECKPOINT_DIR)
             seconds[str(where)] = float(meta.get("train_seconds", 0.0))
-    return trained, seconds
+    return trained, dirs, seconds
 
 
 def _evaluate(agent, outcome: Outcome, key, record_obs: bool, console) -> EvalResult:
@@ -150,6 +152,25 @@ def _evaluate(agent, outcome: Outcome, key, record_obs: bool, console) -> EvalRe
             f"({time.perf_counter() - tic:.1f}s)"
         )
     return result
+
+
+def _evaluate_learned(spec: Experiment, outcome: Outcome, key, console) -> None:
+    """Every trained seed's agent on the held-out tasks (``spec.learned_agent`` builds it when
+    set, its notes kept in ``outcome.notes``)."""
+    for name, runs in outcome.trained.items():
+        agents, notes = [], []
+        for learner, state in runs:
+            if spec.learned_agent is None:
+                agent, note = learner.agent(state.params, name=name), None
+            else:
+                agent, note = spec.learned_agent(learner, state, name, outcome.family)
+            agents.append(agent)
+            notes.append(note)
+        if spec.learned_agent is not None:
+            outcome.notes[name] = notes
+        outcome.results[name] = [
+            _evaluate(agent, outcome, key, spec.record_obs, console) for agent in agents
+        ]
 
 
 def _merged(name: str, per_seed: list[EvalResult]) -> EvalResult:
@@ -165,13 +186,13 @@ def _merged(name: str, per_seed: list[EvalResult]) -> EvalResult:
 
 def _row(result: EvalResult, per_seed: list[EvalResult], regret=None) -> dict[str, Any]:
     row = result.summary()
-    trial_regret = regret or (lambda r: r.total_regrets)
-    if regret is not None:
+    if regret is not None:  # the spec's per-trial regret replaces the family's pseudo-regret
         values = np.asarray(regret(result), dtype=np.float64)
         row["mean_regret"], row["regret_ci95"] = float(values.mean()), ci95(values)
     if len(per_seed) > 1:
+        per_trial = regret or (lambda r: r.total_regrets)
         totals = [r.total_rewards.mean() for r in per_seed]
-        regrets = [np.mean(trial_regret(r)) for r in per_seed]
+        regrets = [np.mean(per_trial(r)) for r in per_seed]
         row["mean_total_reward"], row["ci95"] = mean_and_interval(totals)
         row["mean_regret"], row["regret_ci95"] = mean_and_interval(regrets)
         row["seed_values"] = [float(v) for v in totals]
@@ -237,7 +258,9 @@ def run(
             f"{num_tasks} held-out tasks -> {out}"
         )
     train_dir = Path(train_dir) if train_dir is not None else out
-    trained, run_seconds = train_seeds(spec, configs, num_seeds, train_dir, progress, console)
+    trained, train_dirs, run_seconds = train_seeds(
+        spec, configs, num_seeds, train_dir, progress, console
+    )
     first = configs[spec.learned[0].name]
     if spec.evaluate is None:
         family = make(spec.task or first.task)
@@ -246,24 +269,12 @@ def run(
     else:  # no task family (functions, not tasks): spec.evaluate scores the learners
         family, tasks, num_episodes = None, None, 0
     outcome = Outcome({}, num_seeds, family, tasks, num_episodes, trained, configs)
-    outcome.train_dirs = {
-        n: [train_dir / n / f"seed-{s}" for s in range(num_seeds)] for n in trained
-    }
+    outcome.train_dirs = train_dirs
+    key = jax.random.PRNGKey(EVAL_SEED)
     if spec.evaluate is not None:
         outcome.results.update(spec.evaluate(outcome, num_tasks))
-    key = jax.random.PRNGKey(EVAL_SEED)
-    for name, runs in trained.items() if spec.evaluate is None else ():
-        agents = [
-            spec.learned_agent(lrn, st, name, family)
-            if spec.learned_agent
-            else (lrn.agent(st.params, name=name), None)
-            for lrn, st in runs
-        ]
-        if spec.learned_agent:
-            outcome.notes[name] = [note for _, note in agents]
-        outcome.results[name] = [
-            _evaluate(agent, outcome, key, spec.record_obs, console) for agent, _ in agents
-        ]
+    else:
+        _evaluate_learned(spec, outcome, key, console)
     for entry in spec.baselines:
         if isinstance(entry, Tuned):
             value = tune(entry, family, num_episodes, console)
@@ -307,10 +318,7 @@ def run(
     if outcome.tuned:
         tuned = ", ".join(f"{k} = {v}" for k, v in outcome.tuned.items())
         sections.append(f"Options tuned on training-split tasks: {tuned}.")
-    dirs = {learned.name: [] for learned in spec.learned}
-    for where in run_seconds:
-        dirs[Path(where).parent.name].append(Path(where))
-    if _training_figure(dirs, out / "training.png"):
+    if _training_figure(outcome.train_dirs, out / "training.png"):
         sections.append("Training curves: ![training](training.png).")
     sections += [
         "",
