@@ -1,0 +1,1 @@
+"""Off-policy learners: replay buffer, TD3, DDPG."""
