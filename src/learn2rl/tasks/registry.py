@@ -26,7 +26,15 @@ def register(task_id: str, factory: Callable[..., TaskFamily], description: str,
 
 
 def make(task_id: str, **overrides) -> TaskFamily:
-    """Build the task family registered as ``task_id``; keyword arguments override its defaults."""
+    """Build the task family registered as ``task_id``; keyword arguments override its defaults.
+
+    Ids ``mix:<train>+...-><test>+...`` build an environment mixture (``tasks/mixture.py``)."""
+    if task_id.startswith("mix:"):
+        from learn2rl.tasks import mixture  # imports the adapters, which import this module
+
+        if overrides:
+            raise Learn2RLError(f"{task_id}: a mixture id takes no overrides, got {overrides}")
+        return mixture.from_id(task_id)
     if task_id not in _REGISTRY:
         raise Learn2RLError(
             f"unknown task id {task_id!r}; known task ids: {', '.join(list_tasks())}"
