@@ -10,14 +10,16 @@ a whole population of agents steps inside one ``jit``:
 - actions are **normalised**: the learner's policy emits vectors in ``[-1, 1]^action_size`` and the
   environment maps them affinely onto its own action box (after clipping), so one learned objective
   sees the same action scale on every environment;
-- ``terminated`` (a terminal state: no bootstrapping) and ``truncated`` (the time limit) are separate.
+- ``terminated`` (a terminal state: no bootstrapping) and ``truncated`` (the time limit) are
+  separate.
 
-Two kinds exist. ``GymnaxEnv`` wraps a gymnax environment with continuous actions and its default
-parameters (``Pendulum-v1``, ``MountainCarContinuous-v0``, ``Reacher-misc``, ``Swimmer-misc``).
-``FamilyEnv`` wraps a learn2rl ``ControlFamily`` with one task fixed for the agent's lifetime (test
-task ``task_index``), e.g. ``control/point-goal`` with its goal fixed. ``make_env(name)`` builds
-either from its name. Environments compare and hash by name, so learners that close over them hit
-the same compiled functions.
+Three kinds exist. ``GymnaxEnv`` wraps a gymnax environment with continuous actions and its
+default parameters (``Pendulum-v1``, ``MountainCarContinuous-v0``, ``Reacher-misc``,
+``Swimmer-misc``). ``FamilyEnv`` wraps a learn2rl ``ControlFamily`` with one task fixed for the
+agent's lifetime (test task ``task_index``), e.g. ``control/point-goal`` with its goal fixed.
+``tasks.host.GymnasiumEnv`` (``gymnasium:<id>``) steps a gymnasium environment on the host from
+inside ``jit``. ``make_env(name)`` builds any of them from its name. The pure-JAX environments
+compare and hash by name, so learners that close over them hit the same compiled functions.
 """
 
 from __future__ import annotations
@@ -175,20 +177,32 @@ class FamilyEnv(ContinuousEnv):
 
 
 def list_envs() -> list[str]:
-    """Names ``make_env`` accepts: the continuous gymnax environments and the learn2rl
-    continuous-control families (``<id>`` for test task 0, ``<id>#<i>`` for test task i)."""
+    """Names of the pure-JAX environments ``make_env`` accepts: the continuous gymnax
+    environments and the learn2rl continuous-control families (``<id>`` for test task 0,
+    ``<id>#<i>`` for test task i). ``make_env`` also accepts ``gymnasium:<id>`` for any gymnasium
+    environment with Box spaces (``tasks.host.GymnasiumEnv``, stepped on the host); those are not
+    listed (gymnasium's registry is open-ended and needs optional extras)."""
     from learn2rl.tasks.registry import list_tasks
 
     return [*GYMNAX_CONTINUOUS, *(t for t in list_tasks() if t.startswith("control/"))]
 
 
 def make_env(name: str) -> ContinuousEnv:
-    """The environment called ``name`` (see ``list_envs``); a one-line error for unknown names."""
+    """The environment called ``name`` (see ``list_envs``, and ``gymnasium:<id>`` for a
+    host-stepped gymnasium environment); a one-line error for unknown names."""
+    if name.startswith("gymnasium:"):
+        from learn2rl.tasks.host import GymnasiumEnv
+
+        return GymnasiumEnv(name.partition(":")[2])
     if name in GYMNAX_CONTINUOUS:
         return GymnaxEnv(name)
     task_id, _, index = name.partition("#")
     if task_id.startswith("control/") and task_id in list_envs():
         if index and not index.isdigit():
-            raise Learn2RLError(f"environment {name!r}: the task index after '#' must be an integer")
+            raise Learn2RLError(
+                f"environment {name!r}: the task index after '#' must be an integer"
+            )
         return FamilyEnv(task_id, int(index) if index else 0)
-    raise Learn2RLError(f"unknown environment {name!r}; known: {', '.join(list_envs())}")
+    raise Learn2RLError(
+        f"unknown environment {name!r}; known: {', '.join(list_envs())} (and gymnasium:<id>)"
+    )

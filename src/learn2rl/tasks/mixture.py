@@ -219,6 +219,13 @@ def _check_names(field: str, names) -> tuple[str, ...]:
 
 
 def _make(field: str, name) -> ContinuousEnv:
+    if isinstance(name, str) and name.startswith("gymnasium:"):
+        # lax.switch under vmap runs every branch: a host-stepped environment would be stepped
+        # for every task of the batch, whichever environment the task is.
+        raise Learn2RLError(
+            f"{field}: {name} is stepped on the host; a mixture needs pure-JAX environments "
+            "(learn2rl.tasks.adapters.list_envs)"
+        )
     try:
         return make_env(name)
     except Learn2RLError as error:
