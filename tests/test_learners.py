@@ -23,6 +23,38 @@ TINY = {
         hidden_sizes=(8,), num_tasks=2, episodes_per_step=2, num_train_tasks=3, num_updates=2
     ),
     "hochreiter2001": dict(num_examples=5, hidden_size=8, num_functions=4, num_updates=2),
+    "td3": dict(
+        hidden_sizes=(8,),
+        num_updates=2,
+        steps_per_update=20,
+        random_steps=10,
+        batch_size=4,
+        buffer_size=100,
+        eval_episodes=1,
+    ),
+    "ddpg": dict(
+        hidden_sizes=(8,),
+        num_updates=2,
+        steps_per_update=20,
+        random_steps=10,
+        batch_size=4,
+        buffer_size=100,
+        eval_episodes=1,
+    ),
+    "metagenrl": dict(
+        hidden_sizes=(8,),
+        num_agents=2,
+        num_updates=2,
+        steps_per_update=20,
+        random_steps=10,
+        update_after=10,
+        batch_size=2,
+        sequence_length=3,
+        buffer_size=100,
+        objective_units=4,
+        objective_lstm_units=4,
+        eval_episodes=1,
+    ),
 }
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners import hochreiter2001, maesn, maml, reptile, rl2
+from learn2rl.learners.objectives import metagenrl
+from learn2rl.learners.offpolicy import td3
 
 _LEARNERS = {
     "rl2": (rl2.Config, rl2.RL2),
@@ -16,6 +18,9 @@ _LEARNERS = {
     "reptile": (reptile.Config, reptile.Reptile),
     "maesn": (maesn.Config, maesn.MAESN),
     "hochreiter2001": (hochreiter2001.Config, hochreiter2001.FunctionLearner),
+    "td3": (td3.Config, td3.OffPolicy),
+    "ddpg": (td3.DDPGConfig, td3.OffPolicy),
+    "metagenrl": (metagenrl.Config, metagenrl.MetaGenRL),
 }
 _DESCRIPTIONS = {
     "rl2": "RL^2 / learning to reinforcement learn: recurrent A2C or PPO (Duan 2016, Wang 2016)",
@@ -23,6 +28,9 @@ _DESCRIPTIONS = {
     "reptile": "Reptile: move towards the policies VPG reaches on each task (Nichol 2018)",
     "maesn": "MAESN: MAML with per-task latent exploration noise (Gupta 2018)",
     "hochreiter2001": "LSTM that fits new quadratics in its activations (Hochreiter 2001)",
+    "td3": "TD3 on one continuous-control environment; or a policy trained by a learned objective",
+    "ddpg": "DDPG on one continuous-control environment (TD3 with one critic, no delay)",
+    "metagenrl": "MetaGenRL: an LSTM objective meta-learned through agents' critics (Kirsch 2020)",
 }
 
 

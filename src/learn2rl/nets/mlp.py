@@ -37,3 +37,23 @@ class GaussianMLP(nn.Module):
             "log_std", nn.initializers.constant(self.init_log_std), (self.action_size,)
         )
         return mean, jnp.broadcast_to(log_std, mean.shape)
+
+
+class MLP(nn.Module):
+    """``x -> y``: dense layers with an activation (and optionally LayerNorm after each), then a
+    linear output of ``out_size`` (no output layer when ``out_size`` is 0). The off-policy
+    learners' policies (``tanh`` of the output) and critics (``Q(s, a)`` of ``[s, a]``) are MLPs;
+    MetaGenRL's official networks are 3 layers of 350 units with LayerNorm."""
+
+    out_size: int
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    activation: str = "relu"
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for size in self.hidden_sizes:
+            x = ACTIVATIONS[self.activation](nn.Dense(size)(x))
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+        return nn.Dense(self.out_size)(x) if self.out_size else x

@@ -1,0 +1,1 @@
+"""Learned objectives: MetaGenRL (and the policy losses it is compared with)."""
