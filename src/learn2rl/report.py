@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,19 +55,23 @@ def config_text(config: Any) -> str:
 def markdown_table(
     rows: Sequence[dict[str, Any]], reference: dict[str, float] | None = None
 ) -> str:
-    """Rows sorted as given; ``reference`` maps agent -> a published number shown beside ours."""
-    header = "| agent | mean total reward | 95% CI | mean regret | 95% CI | tasks x seeds |"
-    sep = "|---|---|---|---|---|---|"
+    """Rows sorted as given; ``reference`` maps agent -> a published number shown beside ours.
+    The regret columns are left out when no row has a regret (families without expected
+    rewards)."""
+    regret = any(math.isfinite(row["mean_regret"]) for row in rows)
+    header = "| agent | mean total reward | 95% CI |"
+    header += " mean regret | 95% CI |" if regret else ""
+    header += " tasks x seeds |"
+    sep = "|---|---|---|" + ("---|---|" if regret else "") + "---|"
     if reference is not None:
         header += " paper |"
         sep += "---|"
     lines = [header, sep]
     for row in rows:
-        line = (
-            f"| {row['agent']} | {row['mean_total_reward']:.2f} | ±{row['ci95']:.2f} | "
-            f"{row['mean_regret']:.2f} | ±{row['regret_ci95']:.2f} | "
-            f"{row['num_tasks']} x {row['num_seeds']} |"
-        )
+        line = f"| {row['agent']} | {row['mean_total_reward']:.2f} | ±{row['ci95']:.2f} | "
+        if regret:
+            line += f"{row['mean_regret']:.2f} | ±{row['regret_ci95']:.2f} | "
+        line += f"{row['num_tasks']} x {row['num_seeds']} |"
         if reference is not None:
             value = reference.get(row["agent"])
             line += f" {value} |" if value is not None else " |"

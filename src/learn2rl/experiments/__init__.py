@@ -94,6 +94,10 @@ _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
         _spec_runner("hochreiter2001"),
         "Hochreiter et al. 2001: an LSTM learns to fit new quadratic functions in its activations",
     ),
+    "kirsch2020": (
+        _spec_runner("kirsch2020"),
+        "Kirsch et al. 2020 (MetaGenRL): a learned objective trains agents on unseen environments",
+    ),
 }
 
 

@@ -298,12 +298,16 @@ def run(
     regret = (lambda result: spec.regret(outcome, result)) if spec.regret else None
     rows = {name: _row(merged[name], outcome.results[name], regret) for name in outcome.results}
     train_seconds = sum(run_seconds.values())
+    spread = "a t interval over seeds" if num_seeds > 1 else "an interval over tasks (one seed)"
+    protocol = (
+        f"Learned agents: {num_seeds} training seed(s) each, the table shows the mean over seeds "
+        f"with {spread}; every agent runs on the same {num_tasks} held-out tasks and reward draws."
+        if spec.evaluate is None
+        else f"Learned agents: {num_seeds} training seed(s) each."
+    )
     intro = (
         f"Command: `{_command(spec.id, quick, seeds, seed, overrides)}`. {spec.paper}, "
-        f"{spec.section}. {spec.intro} Learned agents: {num_seeds} training seed(s) each, the "
-        f"table shows the mean over seeds with "
-        f"{'a t interval over seeds' if num_seeds > 1 else 'an interval over tasks (one seed)'}; "
-        f"every agent runs on the same {num_tasks} held-out tasks and reward draws."
+        f"{spec.section}. {spec.intro} {protocol}"
     )
     sections = ["## Findings (tested)", "", findings_section(findings), ""]
     sections += list(spec.sections(outcome)) if spec.sections else []
