@@ -165,7 +165,8 @@ def evaluate(
     if not hasattr(learner, "family"):
         raise Learn2RLError(
             f"{meta['learner']} learns no task family, so there are no held-out tasks to evaluate "
-            f"it on (its experiment measures it: learn2rl reproduce {meta['learner']})"
+            "it on (its metrics.jsonl holds its evaluation returns; `learn2rl list` names the "
+            "experiment that compares it)"
         )
     family = learner.family
     names = None if baselines_ is None else [b.strip() for b in baselines_.split(",") if b.strip()]

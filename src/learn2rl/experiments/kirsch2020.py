@@ -60,7 +60,7 @@ PAPER_TABLE1 = {  # Table 1, Hopper, meta-trained on LunarLander & HalfCheetah (
     "off-policy REINFORCE (GAE)": -55,
 }
 
-CONFIG = MetaConfig(envs=TRAIN_ENVS, num_agents=4, num_updates=120, steps_per_update=500)
+CONFIG = MetaConfig(envs=TRAIN_ENVS, num_agents=4, num_updates=400, steps_per_update=500)
 QUICK_CONFIG = CONFIG.replace(num_updates=16)
 # The paper's population, networks, batch and schedule on the CPU-scale environments.
 PAPER_CONFIG = MetaConfig(

@@ -99,7 +99,9 @@ class LearnedObjective(nn.Module):
             time = jnp.arange(length, dtype=jnp.float32) / length
             columns.append(jnp.broadcast_to(time, (batch, length)))
         if self.use_values:
-            value_mask = jnp.concatenate([mask, mask[:, -1:]], axis=1)
+            # the valid steps' values and the bootstrap value right after them (index L)
+            valid = jnp.sum(mask, axis=1, keepdims=True)
+            value_mask = (jnp.arange(length + 1)[None, :] <= valid).astype(values.dtype)
             v = masked_normalize(values, value_mask)
             columns += [v[:, 1:] * (1.0 - terminated), v[:, :-1]]
         others = jnp.stack(columns, axis=-1)

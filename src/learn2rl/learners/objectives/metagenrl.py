@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +48,7 @@ from flax import struct
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners.base import (
     ConfigMixin,
+    check_choice,
     check_non_negative,
     check_positive,
     check_positive_ints,
@@ -112,7 +113,12 @@ class Config(ConfigMixin):
     objective_learning_rate: float = 1e-3
     """Adam step size of the objective (official 1e-3)."""
     inner_step_size: float = 1e-3
-    """SGD step size ``beta`` of the policy step inside the meta-gradient (official 1e-3)."""
+    """Step size ``beta`` of the policy step inside the meta-gradient (official 1e-3)."""
+    inner_optimizer: Literal["sgd", "adam"] = "sgd"
+    """The policy step inside the meta-gradient: plain SGD (official default) or an Adam step
+    from the agent's own Adam moments (official ``obj_func_second_order_adam``; epsilon inside
+    the square root, as there, so that its second derivative stays finite), which matches the
+    scale-free update the policy actually takes."""
     objective_delay: int = 2
     """Environment steps per meta-gradient step (official 2)."""
     anneal_steps: int = 5000
@@ -173,6 +179,7 @@ class Config(ConfigMixin):
             "max_grad_norm",
         )
         check_unit_interval(self, "gamma", "tau")
+        check_choice(self, "inner_optimizer", ("sgd", "adam"))
         check_non_negative(
             self,
             "target_noise",
@@ -242,7 +249,7 @@ def init_objective(net: LearnedObjective, key: jax.Array):
     """Fresh objective parameters (the shapes do not depend on the action size)."""
     b, t, a = 1, 2, 1
     zeros = jnp.zeros((b, t))
-    return net.init(
+    return jax.jit(net.init)(
         key,
         jnp.zeros((b, t, a)),
         jnp.zeros((b, t, a)),
@@ -251,6 +258,20 @@ def init_objective(net: LearnedObjective, key: jax.Array):
         jnp.zeros((b, t + 1)),
         jnp.ones((b, t)),
     )
+
+
+def adam_state(opt_state) -> optax.ScaleByAdamState:
+    """The Adam moments inside an optax optimizer state (e.g. ``chain(clip, adam)``'s)."""
+    found = [
+        leaf
+        for leaf in jax.tree_util.tree_leaves(
+            opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState)
+        )
+        if isinstance(leaf, optax.ScaleByAdamState)
+    ]
+    if len(found) != 1:
+        raise Learn2RLError("the policy's optimizer state holds no single Adam state")
+    return found[0]
 
 
 def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
@@ -285,7 +306,7 @@ class MetaGenRL:
         seed = self.config.seed if seed is None else seed
         k_obj, k_agents, run_key = jax.random.split(jax.random.PRNGKey(seed), 3)
         groups = tuple(
-            jax.vmap(core.init)(jax.random.split(jax.random.fold_in(k_agents, g), size))
+            jax.jit(jax.vmap(core.init))(jax.random.split(jax.random.fold_in(k_agents, g), size))
             for g, (core, size) in enumerate(zip(self.cores, self.group_sizes, strict=True))
         )
         alpha = init_objective(self.net, k_obj)
@@ -304,6 +325,23 @@ class MetaGenRL:
         ddpg = core.ddpg_loss(policy, agent.critics, batch, mask)
         return progress * learned + (1.0 - progress) * ddpg
 
+    def inner_step(self, agent: AgentState, grads):
+        """The policy step ``phi - phi'`` inside the meta-gradient (differentiable in grads)."""
+        c = self.config
+        if c.inner_optimizer == "sgd":
+            return jax.tree_util.tree_map(lambda g: c.inner_step_size * g, grads)
+        adam = adam_state(agent.policy_opt)
+        b1, b2, eps = 0.9, 0.999, 1e-8  # optax.adam's defaults, which the policy uses
+        t = adam.count.astype(jnp.float32) + 1.0
+        scale = c.inner_step_size * jnp.sqrt(1.0 - b2**t) / (1.0 - b1**t)
+
+        def step(g, m, v):
+            m = b1 * m + (1.0 - b1) * g
+            v = b2 * v + (1.0 - b2) * jnp.square(g)
+            return scale * m / jnp.sqrt(v + eps)
+
+        return jax.tree_util.tree_map(step, grads, adam.mu, adam.nu)
+
     def meta_gradient(self, core: AgentCore, alpha, agent: AgentState, batch, mask):
         """One agent's clipped meta-gradient of ``alpha`` and its policy-value gain.
 
@@ -320,7 +358,7 @@ class MetaGenRL:
                 lambda phi: learned_loss(self.net, alpha, core, phi, critics, inner, mask[:half])
             )(agent.policy)
             updated = jax.tree_util.tree_map(
-                lambda p, g: p - c.inner_step_size * g, agent.policy, grads
+                lambda p, d: p - d, agent.policy, self.inner_step(agent, grads)
             )
             q = core.q1(critics, batch.obs, core.act(updated, batch.obs))
             return -masked_mean(q, mask), q
@@ -346,7 +384,7 @@ class MetaGenRL:
         def learn(state):
             return self._learn(state, learn_keys)
 
-        return jax.lax.cond(state.steps > c.update_after, learn, lambda s: (s, nan), state)
+        return jax.lax.cond(state.steps >= c.update_after, learn, lambda s: (s, nan), state)
 
     def _learn(self, state: TrainState, learn_keys):
         c = self.config

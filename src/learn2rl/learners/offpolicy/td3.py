@@ -226,7 +226,8 @@ class OffPolicy:
         seed = self.config.seed if seed is None else seed
         init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
         objective = self._objective if self.objective_net is not None else None
-        return self.place(TrainState(self.core.init(init_key), objective, jnp.int32(0), run_key))
+        agent = jax.jit(self.core.init)(init_key)  # one compiled call instead of many small ones
+        return self.place(TrainState(agent, objective, jnp.int32(0), run_key))
 
     def place(self, state: TrainState) -> TrainState:
         return jax.device_put(state, self.devices[0])
