@@ -491,3 +491,27 @@ def test_bad_settings_give_a_one_line_error_naming_the_field(build, field):
     with pytest.raises(Learn2RLError) as err:
         build()
     assert field in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_adam_inner_step_is_an_adam_step_from_the_agents_own_moments(agent):
+    """``inner_optimizer="adam"``: phi - phi' = lr sqrt(1 - b2^t) / (1 - b1^t) m' / sqrt(v' + eps)
+    with m', v' the agent's Adam moments after this gradient (t = its step count + 1)."""
+    learner = MetaGenRL(SINGLE.replace(inner_optimizer="adam", inner_step_size=0.01))
+    rng = np.random.default_rng(4)
+    leaves, treedef = jax.tree_util.tree_flatten(agent.policy)
+    grads = jax.tree_util.tree_unflatten(treedef, [rng.normal(size=x.shape) for x in leaves])
+    mu = jax.tree_util.tree_unflatten(treedef, [rng.normal(size=x.shape) for x in leaves])
+    nu = jax.tree_util.tree_unflatten(treedef, [rng.random(size=x.shape) for x in leaves])
+    clip_state, (adam, *rest) = agent.policy_opt
+    opt = (clip_state, (adam._replace(count=jnp.int32(6), mu=mu, nu=nu), *rest))
+    step = learner.inner_step(agent.replace(policy_opt=opt), grads)
+    scale = 0.01 * np.sqrt(1 - 0.999**7) / (1 - 0.9**7)
+    for got, g, m, v in zip(
+        jax.tree_util.tree_leaves(step),
+        *(jax.tree_util.tree_leaves(t) for t in (grads, mu, nu)),
+        strict=True,
+    ):
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g**2
+        np.testing.assert_allclose(np.asarray(got), scale * m / np.sqrt(v + 1e-8), rtol=1e-5)
+    sgd = MetaGenRL(SINGLE.replace(inner_step_size=0.01)).inner_step(agent, grads)
+    assert not np.allclose(jax.tree_util.tree_leaves(sgd)[0], jax.tree_util.tree_leaves(step)[0])
