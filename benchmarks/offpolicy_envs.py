@@ -36,18 +36,12 @@ import warnings
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from engines import time_jax, version  # noqa: E402  (the benchmarks' shared timing and versions)
+
 GYMNASIUM_ENVS = ("HalfCheetah-v5", "Hopper-v5", "LunarLanderContinuous-v3")
 MJX_PREFIXES = ("control/cheetah-", "control/ant-")
 PACKAGES = ("jax", "jaxlib", "gymnax", "mujoco", "mujoco-mjx", "gymnasium", "box2d")
-
-
-def version(name: str) -> str:
-    try:
-        from importlib.metadata import version as dist_version
-
-        return dist_version(name)
-    except Exception:
-        return "not installed"
 
 
 def row(env, engine, batch, steps, times, compile_s, obs_size, action_size):
@@ -96,16 +90,7 @@ def measure_jax(name: str, batches, steps: int, repeats: int):
         keys = jax.random.split(jax.random.PRNGKey(0), batch)
         obs, states = jax.jit(jax.vmap(env.reset))(keys)
         run = jax.jit(jax.vmap(rollout))
-        carry = (obs, states, keys)
-        tic = time.perf_counter()
-        carry = jax.block_until_ready(run(carry))
-        compile_s = time.perf_counter() - tic
-        carry = jax.block_until_ready(run(carry))
-        times = []
-        for _ in range(repeats):
-            tic = time.perf_counter()
-            carry = jax.block_until_ready(run(carry))
-            times.append(time.perf_counter() - tic)
+        compile_s, times = time_jax(run, (obs, states, keys), repeats)
         rows.append(
             row(
                 name,

@@ -10,6 +10,10 @@ import pytest
 from learn2rl import learners, runner
 from learn2rl.types import Learner
 
+TINY_OFFPOLICY = dict(
+    hidden_sizes=(8,), num_updates=2, steps_per_update=20, random_steps=10, batch_size=4,
+    buffer_size=100, eval_episodes=1,
+)  # fmt: skip
 # Tiny settings per learner (a few seconds of compilation each).
 TINY = {
     "rl2": dict(num_episodes=4, hidden_size=8, num_tasks=4, num_updates=2, updates_per_chunk=2),
@@ -23,24 +27,8 @@ TINY = {
         hidden_sizes=(8,), num_tasks=2, episodes_per_step=2, num_train_tasks=3, num_updates=2
     ),
     "hochreiter2001": dict(num_examples=5, hidden_size=8, num_functions=4, num_updates=2),
-    "td3": dict(
-        hidden_sizes=(8,),
-        num_updates=2,
-        steps_per_update=20,
-        random_steps=10,
-        batch_size=4,
-        buffer_size=100,
-        eval_episodes=1,
-    ),
-    "ddpg": dict(
-        hidden_sizes=(8,),
-        num_updates=2,
-        steps_per_update=20,
-        random_steps=10,
-        batch_size=4,
-        buffer_size=100,
-        eval_episodes=1,
-    ),
+    "td3": TINY_OFFPOLICY,
+    "ddpg": TINY_OFFPOLICY,
     "metagenrl": dict(
         hidden_sizes=(8,),
         num_agents=2,

@@ -249,6 +249,13 @@ def check_positive(config: Any, *names: str, optional: bool = False) -> None:
             raise Learn2RLError(f"config.{name} must be a positive number{extra}, got {value!r}")
 
 
+def check_layer_sizes(config: Any, name: str = "hidden_sizes") -> None:
+    """A non-empty tuple of positive integers (network layer widths)."""
+    sizes = getattr(config, name)
+    if not sizes or any(not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in sizes):
+        raise Learn2RLError(f"config.{name} must be positive integers, got {sizes!r}")
+
+
 def check_non_negative(config: Any, *names: str) -> None:
     for name in names:
         value = getattr(config, name)

@@ -35,6 +35,7 @@ from learn2rl.learners.base import (
     ConfigMixin,
     ShardedChunks,
     check_choice,
+    check_layer_sizes,
     check_positive,
     check_positive_ints,
     check_seed,
@@ -101,11 +102,7 @@ class PolicyGradientConfig(ConfigMixin):
         check_positive(self, "final_learning_rate", optional=True)
         check_unit_interval(self, "gamma")
         check_seed(self)
-        sizes = self.hidden_sizes
-        if not sizes or not all(
-            isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in sizes
-        ):
-            raise Learn2RLError(f"config.hidden_sizes must be positive integers, got {sizes!r}")
+        check_layer_sizes(self)
         check_choice(self, "activation", ("relu", "tanh"))
         check_choice(self, "baseline", pg.BASELINES)
 

@@ -49,6 +49,7 @@ from learn2rl.errors import Learn2RLError
 from learn2rl.learners.base import (
     ConfigMixin,
     check_choice,
+    check_layer_sizes,
     check_non_negative,
     check_positive,
     check_positive_ints,
@@ -164,12 +165,7 @@ class Config(ConfigMixin):
                 f"config.num_agents ({self.num_agents}) must be at least the number of envs "
                 f"({len(self.envs)}): every environment needs an agent"
             )
-        if not self.hidden_sizes or any(
-            not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in self.hidden_sizes
-        ):
-            raise Learn2RLError(
-                f"config.hidden_sizes must be positive integers, got {self.hidden_sizes!r}"
-            )
+        check_layer_sizes(self)
         check_positive(
             self,
             "policy_learning_rate",

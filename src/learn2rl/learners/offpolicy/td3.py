@@ -34,6 +34,7 @@ from learn2rl.errors import Learn2RLError
 from learn2rl.learners.base import (
     ConfigMixin,
     check_choice,
+    check_layer_sizes,
     check_non_negative,
     check_positive,
     check_positive_ints,
@@ -119,12 +120,7 @@ class Config(ConfigMixin):
             "buffer_size",
             "eval_episodes",
         )
-        if not self.hidden_sizes or any(
-            not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in self.hidden_sizes
-        ):
-            raise Learn2RLError(
-                f"config.hidden_sizes must be positive integers, got {self.hidden_sizes!r}"
-            )
+        check_layer_sizes(self)
         check_positive(self, "policy_learning_rate", "critic_learning_rate", "tau")
         check_positive(self, "max_grad_norm", optional=True)
         check_unit_interval(self, "gamma", "gae_lambda", "tau")
