@@ -58,7 +58,7 @@ def markdown_table(
     """Rows sorted as given; ``reference`` maps agent -> a published number shown beside ours.
     The regret columns are left out when no row has a regret (families without expected
     rewards)."""
-    regret = any(math.isfinite(row["mean_regret"]) for row in rows)
+    regret = _has_regret(rows)
     header = "| agent | mean total reward | 95% CI |"
     header += " mean regret | 95% CI |" if regret else ""
     header += " tasks x seeds |"
@@ -103,18 +103,22 @@ def rich_table(rows: Sequence[dict[str, Any]], title: str):
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ["agent", "mean total reward", "95% CI", "mean regret", "95% CI", "tasks"]:
+    regret = _has_regret(rows)
+    columns = ["agent", "mean total reward", "95% CI"]
+    columns += ["mean regret", "95% CI"] if regret else []
+    for column in [*columns, "tasks"]:
         table.add_column(column, justify="left" if column == "agent" else "right")
     for row in rows:
-        table.add_row(
-            row["agent"],
-            f"{row['mean_total_reward']:.2f}",
-            f"±{row['ci95']:.2f}",
-            f"{row['mean_regret']:.2f}",
-            f"±{row['regret_ci95']:.2f}",
-            f"{row['num_tasks']} x {row['num_seeds']}",
-        )
+        cells = [row["agent"], f"{row['mean_total_reward']:.2f}", f"±{row['ci95']:.2f}"]
+        if regret:
+            cells += [f"{row['mean_regret']:.2f}", f"±{row['regret_ci95']:.2f}"]
+        table.add_row(*cells, f"{row['num_tasks']} x {row['num_seeds']}")
     return table
+
+
+def _has_regret(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether any row has a regret (families without expected rewards have none)."""
+    return any(math.isfinite(row["mean_regret"]) for row in rows)
 
 
 def write_results_json(

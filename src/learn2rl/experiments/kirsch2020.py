@@ -258,7 +258,7 @@ def _draw_curves(outcome, path: Path) -> None:
             x=[steps * (u + 1) for u in range(length)],
             xlabel=f"environment steps on {TEST_ENV} (unseen in meta-training)",
             ylabel="deterministic return",
-            title="Meta-test: fresh agents trained by each objective (mean ± sd over runs)",
+            title="Fresh agents on the unseen environment (mean ± sd over runs)",
             bands=bands,
         )
 
