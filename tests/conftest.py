@@ -19,6 +19,26 @@ from learn2rl.learners.rl2 import Config  # noqa: E402
 
 # A config that compiles and trains in a few seconds: 2-arm bandits, 10 pulls, 6 updates in chunks
 # of 2. Tests that need it at import time (module-level runs) import TINY_CONFIG from here.
+# The tiny MetaGenRL population of the tests that only need "a trained population" (one
+# environment: each environment shape is one more group in the slow-to-compile chunk), two agents,
+# two updates in one chunk.
+TINY_METAGENRL = dict(
+    envs=("Pendulum-v1",),
+    num_agents=2,
+    num_updates=2,
+    updates_per_chunk=2,
+    hidden_sizes=(8,),
+    batch_size=4,
+    sequence_length=4,
+    steps_per_update=20,
+    random_steps=10,
+    update_after=10,
+    buffer_size=500,
+    objective_units=4,
+    objective_lstm_units=4,
+    eval_episodes=1,
+)
+
 TINY_CONFIG = Config(
     task="bandit/independent-2arm",
     num_episodes=10,

@@ -14,6 +14,7 @@ gymnasium = pytest.importorskip("gymnasium")
 from learn2rl.errors import Learn2RLError  # noqa: E402
 from learn2rl.tasks.adapters import list_envs, make_env  # noqa: E402
 from learn2rl.tasks.host import GymnasiumEnv, HostEnvState, host_seed  # noqa: E402
+from tests.conftest import TINY_METAGENRL  # noqa: E402
 
 PENDULUM = "gymnasium:Pendulum-v1"
 
@@ -243,19 +244,7 @@ def test_metagenrl_trains_on_a_gymnasium_and_a_gymnax_env():
     from learn2rl.learners.objectives import metagenrl
 
     config = metagenrl.Config(
-        envs=(PENDULUM, "Pendulum-v1"),
-        hidden_sizes=(8,),
-        num_agents=3,
-        num_updates=1,
-        steps_per_update=20,
-        random_steps=10,
-        update_after=10,
-        batch_size=2,
-        sequence_length=3,
-        buffer_size=100,
-        objective_units=4,
-        objective_lstm_units=4,
-        eval_episodes=2,
+        **{**TINY_METAGENRL, "envs": (PENDULUM, "Pendulum-v1"), "num_agents": 3, "eval_episodes": 2}
     )
     learner = metagenrl.MetaGenRL(config)
     state = learner.init()
@@ -278,6 +267,7 @@ def test_metagenrl_trains_on_a_gymnasium_and_a_gymnax_env():
 @pytest.mark.slow
 def test_td3_runs_on_mujoco_half_cheetah():
     pytest.importorskip("mujoco")
+    pytest.importorskip("imageio")  # gymnasium's MuJoCo environments import it (paper-envs)
     from learn2rl.learners.offpolicy.td3 import Config, OffPolicy
 
     config = Config(

@@ -9,6 +9,7 @@ import pytest
 
 from learn2rl import learners, runner
 from learn2rl.types import Learner
+from tests.conftest import TINY_METAGENRL
 
 TINY_OFFPOLICY = dict(
     hidden_sizes=(8,), num_updates=2, steps_per_update=20, random_steps=10, batch_size=4,
@@ -29,20 +30,7 @@ TINY = {
     "hochreiter2001": dict(num_examples=5, hidden_size=8, num_functions=4, num_updates=2),
     "td3": TINY_OFFPOLICY,
     "ddpg": TINY_OFFPOLICY,
-    "metagenrl": dict(
-        hidden_sizes=(8,),
-        num_agents=2,
-        num_updates=2,
-        steps_per_update=20,
-        random_steps=10,
-        update_after=10,
-        batch_size=2,
-        sequence_length=3,
-        buffer_size=100,
-        objective_units=4,
-        objective_lstm_units=4,
-        eval_episodes=1,
-    ),
+    "metagenrl": TINY_METAGENRL,
 }
 
 

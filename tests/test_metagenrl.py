@@ -23,19 +23,11 @@ from learn2rl.learners.objectives.metagenrl import (
 from learn2rl.learners.offpolicy import td3
 from learn2rl.learners.offpolicy.replay import Transition
 from learn2rl.logging import read_metrics
+from tests.conftest import TINY_METAGENRL
 
-TINY = dict(
-    hidden_sizes=(8,),
-    batch_size=4,
-    sequence_length=4,
-    steps_per_update=20,
-    random_steps=10,
-    update_after=10,
-    buffer_size=500,
-    objective_units=4,
-    objective_lstm_units=4,
-    eval_episodes=1,
-)
+# The per-agent settings of the shared tiny population.
+TINY = {k: v for k, v in TINY_METAGENRL.items() if k not in ("envs", "num_agents", "num_updates",
+                                                              "updates_per_chunk")}  # fmt: skip
 # One environment, two agents; a policy step at every step, a meta step at every second one, the
 # learned objective from the start, no gradient clipping (the finite-difference check), and an
 # inner step large enough that the meta-loss depends clearly on alpha.
@@ -50,13 +42,8 @@ SINGLE = Config(
     **TINY,
 )
 # Two environments of different shapes (obs 3 / act 1 and obs 2 / act 2), three agents.
-POPULATION = Config(
-    envs=("Pendulum-v1", "control/point-goal"),
-    num_agents=3,
-    num_updates=2,
-    updates_per_chunk=2,
-    **TINY,
-)
+POPULATION = Config(**{**TINY_METAGENRL, "envs": ("Pendulum-v1", "control/point-goal"),
+                       "num_agents": 3})  # fmt: skip
 LENGTHS = (4, 4, 2, 1, 3, 4, 1, 4)  # valid steps of the 8 sub-trajectories of a meta batch
 
 
