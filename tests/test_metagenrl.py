@@ -121,6 +121,7 @@ def alpha(single):
 # --- the meta-gradient -------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the second-order step compiles for about 10 s
 def test_the_meta_gradient_equals_central_finite_differences(single, agent, alpha):
     """In float64: the directional derivative of ``-mean Q1(s, pi_phi'(s))``, ``phi' = phi -
     beta grad_phi L_alpha`` (first half of the batch), along a random direction of alpha."""
@@ -189,6 +190,7 @@ def filled(single):
     return fill()
 
 
+@pytest.mark.slow  # the second-order step compiles for about 10 s
 def test_the_critics_get_no_gradient_from_the_meta_loss(single, filled):
     """One learning step from the same state and keys, with a meta step (steps 30, a multiple
     of objective_delay 2) and without one (steps 31): the same critics and policies, another

@@ -210,6 +210,7 @@ def test_a_jitted_trial_of_two_episodes_ends_each_episode_at_its_env_time_limit(
 # --- RL^2 on the MetaGenRL split --------------------------------------------------------------
 
 
+@pytest.mark.slow  # compiles an RL^2 PPO update over three environments
 def test_rl2_trains_on_a_mixture():
     from learn2rl.learners.rl2 import RL2, Config
 

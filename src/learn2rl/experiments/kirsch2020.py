@@ -44,6 +44,7 @@ from learn2rl.logging import read_metrics
 from learn2rl.plots import figure, plot_lines
 from learn2rl.report import markdown_grid
 from learn2rl.tasks import make
+from learn2rl.tasks.adapters import make_env
 from learn2rl.tasks.mixture import mixture_id
 
 TRAIN_ENVS = ("control/point-goal", "Reacher-misc")
@@ -116,7 +117,7 @@ PPO_TASKS = 8
 
 def _ppo_config(test: TD3Config, seed: int) -> RL2Config:
     steps = test.num_updates * test.steps_per_update
-    episode = 200  # Pendulum-v1's time limit
+    episode = make_env(TEST_ENV).max_episode_steps
     return RL2.replace(
         task=mixture_id((TEST_ENV,), (TEST_ENV,)),
         num_episodes=1,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from learn2rl.learners.offpolicy.core import AgentCore
+from learn2rl.learners.offpolicy.core import AgentCore, masked_mean
 from learn2rl.learners.offpolicy.replay import Transition
 from learn2rl.nets.objective import LearnedObjective
 
@@ -31,10 +31,6 @@ def sequence_values(core: AgentCore, policy, critics, batch: Transition, mask) -
     return jax.lax.stop_gradient(jnp.where(index >= length[:, None], final[:, None], values))
 
 
-def _masked_mean(x, mask):
-    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
-
-
 def learned_loss(
     net: LearnedObjective, alpha, core: AgentCore, policy, critics, batch: Transition, mask
 ) -> jax.Array:
@@ -49,7 +45,7 @@ def learned_loss(
         values,
         mask,
     )
-    return _masked_mean(per_step, mask)
+    return masked_mean(per_step, mask)
 
 
 def gae(reward, terminated, values, mask, gamma: float, lam: float) -> jax.Array:
@@ -81,4 +77,4 @@ def reinforce_loss(
     values = sequence_values(core, policy, critics, batch, mask)
     adv = jax.lax.stop_gradient(gae(batch.reward, batch.terminated, values, mask, gamma, lam))
     distance = jnp.mean(jnp.square(batch.action - core.act(policy, batch.obs)), axis=-1)
-    return _masked_mean(adv * distance, mask)
+    return masked_mean(adv * distance, mask)

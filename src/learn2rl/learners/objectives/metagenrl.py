@@ -58,7 +58,13 @@ from learn2rl.learners.base import (
 )
 from learn2rl.learners.objectives.losses import learned_loss
 from learn2rl.learners.offpolicy import replay
-from learn2rl.learners.offpolicy.core import AgentCore, AgentSettings, AgentState
+from learn2rl.learners.offpolicy.core import (
+    AgentCore,
+    AgentSettings,
+    AgentState,
+    masked_mean,
+    nanmean_or_zero,
+)
 from learn2rl.nets.objective import LearnedObjective
 from learn2rl.tasks.adapters import make_env
 
@@ -270,10 +276,6 @@ def adam_state(opt_state) -> optax.ScaleByAdamState:
     return found[0]
 
 
-def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
-    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
-
-
 class MetaGenRL:
     """A population of off-policy agents meta-training one learned objective."""
 
@@ -454,7 +456,7 @@ class MetaGenRL:
         state, metrics = jax.lax.scan(
             self.step, state, jax.random.split(k_steps, c.steps_per_update)
         )
-        out = {name: _nanmean_or_zero(values) for name, values in metrics.items()}
+        out = {name: nanmean_or_zero(values) for name, values in metrics.items()}
         returns = []
         for g, (core, agents) in enumerate(zip(self.cores, state.groups, strict=True)):
             keys = jax.random.split(jax.random.fold_in(k_eval, g), c.eval_episodes)
@@ -480,11 +482,6 @@ class MetaGenRL:
         """The meta-trained objective, to train fresh agents with (``td3`` with
         ``policy_objective="learned"``)."""
         return LearnedObjectiveAgent(name, self.net, params)
-
-
-def _nanmean_or_zero(x: jax.Array) -> jax.Array:
-    valid = ~jnp.isnan(x)
-    return jnp.where(valid, x, 0.0).sum() / jnp.maximum(valid.sum(), 1)
 
 
 def load_objective(spec: str) -> tuple[LearnedObjective, Any]:

@@ -34,6 +34,17 @@ from learn2rl.nets.mlp import MLP
 from learn2rl.tasks.adapters import ContinuousEnv
 
 
+def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
+    """The mean of ``x`` over the entries where ``mask`` is 1 (0 if there are none)."""
+    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def nanmean_or_zero(x: jax.Array) -> jax.Array:
+    """The mean of the non-NaN entries (steps that ran no loss are NaN), 0 if there are none."""
+    valid = ~jnp.isnan(x)
+    return jnp.where(valid, x, 0.0).sum() / jnp.maximum(valid.sum(), 1)
+
+
 @dataclass(frozen=True)
 class AgentSettings:
     """The hyperparameters of one agent (the learners' configs fill them in)."""
@@ -183,12 +194,11 @@ class AgentCore:
         next_value = jnp.min(target_q, axis=0) if s.twin else target_q[0]
         target = batch.reward + s.gamma * (1.0 - batch.terminated) * next_value
         target = jax.lax.stop_gradient(target)
-        count = jnp.maximum(jnp.sum(mask), 1.0)
         used = 2 if s.twin else 1
 
         def loss_fn(critics):
             q = jax.vmap(self.q, in_axes=(0, None, None))(critics, batch.obs, batch.action)
-            return jnp.sum(jnp.square(q[:used] - target) * mask) / count
+            return sum(masked_mean(jnp.square(q[j] - target), mask) for j in range(used))
 
         loss, grads = jax.value_and_grad(loss_fn)(state.critics)
         updates, critic_opt = self.critic_tx.update(grads, state.critic_opt, state.critics)
@@ -199,7 +209,7 @@ class AgentCore:
     def ddpg_loss(self, policy_params, critics, batch: replay.Transition, mask) -> jax.Array:
         """DDPG's policy loss: ``-mean Q1(s, pi(s))`` over the valid entries."""
         q = self.q1(critics, batch.obs, self.act(policy_params, batch.obs))
-        return -jnp.sum(q * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+        return -masked_mean(q, mask)
 
     def policy_step(
         self, state: AgentState, loss_fn: Callable[[Any], jax.Array]

@@ -42,7 +42,12 @@ from learn2rl.learners.base import (
     check_unit_interval,
 )
 from learn2rl.learners.offpolicy import replay
-from learn2rl.learners.offpolicy.core import AgentCore, AgentSettings, AgentState
+from learn2rl.learners.offpolicy.core import (
+    AgentCore,
+    AgentSettings,
+    AgentState,
+    nanmean_or_zero,
+)
 from learn2rl.tasks.adapters import make_env
 from learn2rl.types import Agent, AgentKind
 
@@ -295,8 +300,8 @@ class OffPolicy:
         metrics = {
             "eval_return": jnp.mean(returns),
             "episode_return": state.agent.last_return,
-            "critic_loss": _nanmean_or_zero(critic),
-            "policy_loss": _nanmean_or_zero(policy),
+            "critic_loss": nanmean_or_zero(critic),
+            "policy_loss": nanmean_or_zero(policy),
             "episodes": state.agent.episodes,
         }
         return state.replace(update=state.update + 1), metrics
@@ -333,9 +338,3 @@ class OffPolicy:
             self.config.layer_norm,
         )
         return AgentKind(kind_key, build).bind(params)
-
-
-def _nanmean_or_zero(x: jax.Array) -> jax.Array:
-    """The mean of the non-NaN entries (steps that did not run a loss are NaN), 0 if none."""
-    valid = ~jnp.isnan(x)
-    return jnp.where(valid, x, 0.0).sum() / jnp.maximum(valid.sum(), 1)
