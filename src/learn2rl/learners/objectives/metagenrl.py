@@ -76,8 +76,9 @@ class Config(ConfigMixin):
     learner = "metagenrl"
 
     envs: tuple[str, ...] = ("Pendulum-v1", "control/point-goal")
-    """Meta-training environments (``learn2rl.tasks.adapters.list_envs``), assigned to agents
-    round-robin (the paper: LunarLanderContinuous and HalfCheetah)."""
+    """Meta-training environments (``learn2rl.tasks.adapters.list_envs``, or ``gymnasium:<id>``
+    stepped on the host), assigned to agents round-robin (the paper: LunarLanderContinuous and
+    HalfCheetah)."""
     num_agents: int = 4
     """Population size (the paper: 20)."""
     num_updates: int = 40

@@ -59,8 +59,8 @@ class Config(ConfigMixin):
     learner = "td3"
 
     env: str = "Pendulum-v1"
-    """Environment (``learn2rl.tasks.adapters.list_envs``): a continuous gymnax environment or a
-    learn2rl control family with one fixed task."""
+    """Environment (``learn2rl.tasks.adapters.list_envs``): a continuous gymnax environment, a
+    learn2rl control family with one fixed task, or ``gymnasium:<id>`` (stepped on the host)."""
     algorithm: Literal["td3", "ddpg"] = "td3"
     """TD3 (twin critics, target noise, delayed policy) or DDPG."""
     policy_objective: Literal["ddpg", "learned", "reinforce"] = "ddpg"
