@@ -37,6 +37,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from engines import row as engines_row  # noqa: E402
 from engines import time_jax, version  # noqa: E402  (the benchmarks' shared timing and versions)
 
 GYMNASIUM_ENVS = ("HalfCheetah-v5", "Hopper-v5", "LunarLanderContinuous-v3")
@@ -45,18 +46,10 @@ PACKAGES = ("jax", "jaxlib", "gymnax", "mujoco", "mujoco-mjx", "gymnasium", "box
 
 
 def row(env, engine, batch, steps, times, compile_s, obs_size, action_size):
-    return {
-        "env": env,
-        "engine": engine,
-        "parallel_envs": batch,
-        "env_steps_per_s": steps / float(np.median(times)),
-        "min_env_steps_per_s": steps / max(times),
-        "max_env_steps_per_s": steps / min(times),
-        "compile_s": compile_s,
-        "repeats": len(times),
-        "observation_size": obs_size,
-        "action_size": action_size,
-    }
+    """engines.py's row (rates from the timed runs) with the environment and its sizes."""
+    rates = engines_row(engine, batch, steps, compile_s, times)
+    rates.pop("note")
+    return {"env": env, **rates, "observation_size": obs_size, "action_size": action_size}
 
 
 def measure_jax(name: str, batches, steps: int, repeats: int):

@@ -199,20 +199,7 @@ class Config(ConfigMixin):
         check_seed(self)
 
     def settings(self) -> AgentSettings:
-        return AgentSettings(
-            hidden_sizes=tuple(self.hidden_sizes),
-            layer_norm=self.layer_norm,
-            policy_learning_rate=self.policy_learning_rate,
-            critic_learning_rate=self.critic_learning_rate,
-            gamma=self.gamma,
-            tau=self.tau,
-            twin=True,
-            target_noise=self.target_noise,
-            exploration_noise=self.exploration_noise,
-            random_steps=self.random_steps,
-            buffer_size=self.buffer_size,
-            max_grad_norm=self.max_grad_norm,
-        )
+        return AgentSettings.from_config(self, twin=True)
 
     def objective_net(self) -> LearnedObjective:
         return LearnedObjective(

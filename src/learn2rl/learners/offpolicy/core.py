@@ -21,7 +21,7 @@ Only ``terminated`` stops bootstrapping; a time limit (``truncated``) does not.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import jax
@@ -62,6 +62,14 @@ class AgentSettings:
     random_steps: int = 1000
     buffer_size: int = 100_000
     max_grad_norm: float | None = None  # global-norm clip of the policy's gradient
+
+    @classmethod
+    def from_config(cls, config: Any, **fixed: Any) -> AgentSettings:
+        """The settings a learner config gives: every field above that the config has (by
+        name), then ``fixed``; the rest keep their defaults."""
+        values = {f.name: getattr(config, f.name) for f in fields(cls) if hasattr(config, f.name)}
+        values["hidden_sizes"] = tuple(values["hidden_sizes"])
+        return cls(**{**values, **fixed})
 
 
 @struct.dataclass

@@ -158,22 +158,9 @@ class Config(ConfigMixin):
 
     def settings(self) -> AgentSettings:
         """The agent's hyperparameters with the algorithm's defaults filled in."""
-        return AgentSettings(
-            hidden_sizes=tuple(self.hidden_sizes),
-            layer_norm=self.layer_norm,
-            policy_learning_rate=self.policy_learning_rate,
-            critic_learning_rate=self.critic_learning_rate,
-            gamma=self.gamma,
-            tau=self.tau,
-            twin=self.twin,
-            target_noise=(0.2 if self.twin else 0.0)
-            if self.target_noise is None
-            else self.target_noise,
-            target_noise_clip=self.target_noise_clip,
-            exploration_noise=self.exploration_noise,
-            random_steps=self.random_steps,
-            buffer_size=self.buffer_size,
-            max_grad_norm=self.max_grad_norm,
+        noise = self.target_noise
+        return AgentSettings.from_config(
+            self, target_noise=(0.2 if self.twin else 0.0) if noise is None else noise
         )
 
 
