@@ -18,6 +18,10 @@ with 2 episodes per trial (500 steps) instead of the bandit; ``--rl2-task TASK:E
 picks any other family. Env-steps count every step of a trial's fixed-length scan, including the
 no-op steps after a maze trial ended early at the target.
 
+``--networks`` adds rows for other networks: ``CELL`` or ``CELL+value`` (a separate value network
+of the same cell), e.g. ``--networks gru ln-gru+value wn-gru+value`` for the normalised ReLU GRU of
+Duan et al. 2016 (``nets.recurrent.NormGRUCell``) beside today's tanh GRU.
+
 ``--families`` measures the environments alone instead: each control family stepped through
 ``learn2rl.trial.Trial`` with uniform random actions in its action box, ``jit(vmap)`` over 1 and
 256 tasks (``--tasks``) of a ``lax.scan`` of steps, one device; the median of ``--repeats`` timed
@@ -64,6 +68,14 @@ def parse_rl2_task(spec: str) -> dict:
         raise SystemExit(f"--rl2-task wants TASK:EPISODES:HIDDEN, got {spec!r}") from None
 
 
+def parse_network(spec: str) -> dict:
+    """``CELL`` or ``CELL+value`` -> the Config fields it sets."""
+    cell, _, value = spec.partition("+")
+    if value not in ("", "value"):
+        raise SystemExit(f"--networks wants CELL or CELL+value, got {spec!r}")
+    return {"cell": cell, "value_network": "separate" if value else "shared"}
+
+
 def measure(
     num_tasks: int,
     devices: list,
@@ -71,9 +83,11 @@ def measure(
     repeats: int,
     algorithm: str = "a2c",
     task: dict | None = None,
+    network: str = "gru",
 ):
     config = Config(
         **(task or {}),
+        **parse_network(network),
         num_tasks=num_tasks,
         num_updates=10**6,
         updates_per_chunk=updates,
@@ -94,7 +108,8 @@ def measure(
         times.append(time.perf_counter() - tic)
     steps = updates * learner.steps_per_update  # environment steps of one update
     return {
-        "task": f"{config.task}, {config.num_episodes} episodes, GRU-{config.hidden_size}",
+        "task": f"{config.task}, {config.num_episodes} episodes, {config.hidden_size} units",
+        "network": network,
         "algorithm": algorithm,
         "parallel_tasks": num_tasks,
         "devices": len(devices),
@@ -193,6 +208,9 @@ def main(argv=None):
         "--duan2016", action="store_true", help="RL^2 on the tabular-MDP and maze families"
     )
     parser.add_argument(
+        "--networks", nargs="+", default=["gru"], metavar="CELL[+value]", help="networks to time"
+    )
+    parser.add_argument(
         "--rl2-task", nargs="+", default=None, metavar="TASK:EPISODES:HIDDEN", help="RL^2 task(s)"
     )
     args = parser.parse_args(argv)
@@ -212,8 +230,13 @@ def main(argv=None):
             updates = max(2, min(200, 2_000_000 // (num_tasks * trial_steps)))
             configs = [all_devices[:usable]] + ([all_devices[:1]] if usable > 1 else [])
             for algorithm in ["a2c"] + (["ppo"] if args.ppo else []):
-                for devices in configs:
-                    rows.append(measure(num_tasks, devices, updates, args.repeats, algorithm, task))
+                for network in args.networks:
+                    for devices in configs:
+                        rows.append(
+                            measure(
+                                num_tasks, devices, updates, args.repeats, algorithm, task, network
+                            )
+                        )
     env = environment_info()
     if args.json:
         json.dump(
@@ -230,13 +253,14 @@ def main(argv=None):
     print("RL^2 training throughput")
     print("machine: " + ", ".join(f"{k} {v}" for k, v in env.items()))
     print(
-        f"| task | algorithm | parallel tasks | devices | env-steps/s (median of {args.repeats}) "
-        "| min .. max | first chunk incl. compile |"
+        f"| task | network | algorithm | parallel tasks | devices | env-steps/s (median of "
+        f"{args.repeats}) | min .. max | first chunk incl. compile |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['task']} | {r['algorithm']} | {r['parallel_tasks']} | {r['devices']} | "
+            f"| {r['task']} | {r['network']} | {r['algorithm']} | {r['parallel_tasks']} | "
+            f"{r['devices']} | "
             f"{r['env_steps_per_s']:,.0f} | {r['min_env_steps_per_s']:,.0f} .. "
             f"{r['max_env_steps_per_s']:,.0f} | {r['first_chunk_s_incl_compile']:.1f} s |"
         )

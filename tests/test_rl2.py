@@ -78,7 +78,7 @@ def check_a2c_gradient(config, atol):
     params = learner.init().params
     keys = jax.random.split(jax.random.PRNGKey(0), 4)
     tasks = jax.vmap(learner.family.sample)(keys)
-    fused = jax.grad(lambda p: learner._a2c_loss(p, keys, tasks, 0.05, config.gamma)[0])
+    fused = jax.grad(lambda p: learner._a2c_loss(p, keys, tasks, 0.05, config.gamma, None)[0])
 
     def two_pass(p):
         t = jax.vmap(lambda k, task: learner.rollout(params, k, task))(keys, tasks)

@@ -58,7 +58,7 @@ from learn2rl.learners.base import (
     check_seed,
     check_unit_interval,
 )
-from learn2rl.nets.recurrent import RecurrentActorCritic
+from learn2rl.nets.recurrent import CELLS, RecurrentActorCritic
 from learn2rl.ops import gaussian
 from learn2rl.ops.losses import categorical_entropy, ppo_clip_objective
 from learn2rl.ops.returns import generalized_advantage_estimation
@@ -80,8 +80,19 @@ class Config(ConfigMixin):
     """Episodes per trial (for one-pull bandit episodes: pulls per trial)."""
     algorithm: Literal["a2c", "ppo"] = "a2c"
     """Outer-loop ("slow") RL algorithm."""
-    cell: Literal["gru", "lstm"] = "gru"
-    """Recurrent cell."""
+    cell: Literal["gru", "lstm", "ln-gru", "wn-gru"] = "gru"
+    """Recurrent cell: ``gru`` (tanh), ``lstm``, or Duan et al.'s normalised ReLU GRU with
+    LayerNorm (``ln-gru``) or weight normalisation (``wn-gru``) (``nets.recurrent.NormGRUCell``)."""
+    value_network: Literal["shared", "separate"] = "shared"
+    """``shared``: the value head sits on the policy's recurrent state; ``separate``: a second
+    recurrent core of the same cell and size computes the value (Duan et al. 2016)."""
+    value_loss: Literal["mse", "huber"] = "mse"
+    """Value regression loss: squared error, or Huber with delta 1 (robust to rare large
+    returns)."""
+    normalize_returns: bool = False
+    """The value head predicts returns standardised by the running mean and standard deviation of
+    all value targets seen so far (Duan et al. 2016's value network fits such normalised
+    returns); values are mapped back to return units for the advantages."""
     hidden_size: int = 48
     """Recurrent units (48 as in Wang et al. 2016)."""
     num_tasks: int = 1024
@@ -118,6 +129,12 @@ class Config(ConfigMixin):
     """PPO: minibatches (of whole trials) per epoch."""
     ppo_clip: float = 0.2
     """PPO: ratio clip epsilon."""
+    ppo_target_kl: float | None = None
+    """PPO: stop an update's remaining minibatch steps once the mean KL from the policy that
+    collected the trials to the current one, measured on a minibatch before its step, exceeds this
+    (Duan et al. 2016 bound the mean KL at 0.01). ``None``: all ``ppo_epochs`` always run."""
+    weight_decay: float = 0.0
+    """Decoupled weight decay on the weight matrices (AdamW; 0: plain Adam)."""
     init_std: float = 0.5
     """Continuous-action families: the Gaussian policy's standard deviation at the start, in units
     of the half-width of the family's action box (a learned, state-independent parameter per
@@ -144,9 +161,12 @@ class Config(ConfigMixin):
         )
         check_unit_interval(self, "gamma", "gae_lambda")
         check_unit_interval(self, "final_gamma", optional=True)
-        check_non_negative(self, "value_coef", "entropy_coef", "final_entropy_coef")
+        check_non_negative(self, "value_coef", "entropy_coef", "final_entropy_coef", "weight_decay")
+        check_positive(self, "ppo_target_kl", optional=True)
         check_choice(self, "algorithm", ("a2c", "ppo"))
-        check_choice(self, "cell", ("gru", "lstm"))
+        check_choice(self, "cell", CELLS)
+        check_choice(self, "value_network", ("shared", "separate"))
+        check_choice(self, "value_loss", ("mse", "huber"))
         check_seed(self)
         if self.algorithm == "ppo" and self.num_tasks % self.ppo_minibatches:
             raise Learn2RLError(
@@ -159,6 +179,18 @@ def action_scale(family: TaskFamily) -> float:
     """Half-width of a continuous family's action box (1.0 where it is unbounded)."""
     half_width = (float(family.action_high) - float(family.action_low)) / 2.0
     return half_width if math.isfinite(half_width) and half_width > 0 else 1.0
+
+
+def _kernels(params) -> Any:
+    """True for weight matrices (weight decay applies to them, not to biases or norm scales)."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, leaf: getattr(path[-1], "key", None) == "kernel", params
+    )
+
+
+def to_returns(value: jax.Array, returns: Moments | None) -> jax.Array:
+    """The value head's output in return units (unchanged without return normalisation)."""
+    return value if returns is None else returns.mean + returns.std * value
 
 
 class Categorical:
@@ -203,11 +235,41 @@ class DiagonalGaussian:
 
 
 @struct.dataclass
+class Moments:
+    """Running mean and variance of the value targets (``normalize_returns``)."""
+
+    mean: jax.Array
+    var: jax.Array
+    count: jax.Array
+
+    @classmethod
+    def empty(cls) -> Moments:
+        return cls(mean=jnp.float32(0.0), var=jnp.float32(1.0), count=jnp.float32(0.0))
+
+    @property
+    def std(self) -> jax.Array:
+        return jnp.sqrt(jnp.maximum(self.var, 1e-4))
+
+    def merge(self, values: jax.Array, weight: jax.Array, axis_name: str) -> Moments:
+        """Fold in the weighted ``values`` of every device (Chan et al.'s parallel update)."""
+        count = jax.lax.psum(weight.sum(), axis_name)
+        mean = jax.lax.psum(jnp.sum(weight * values), axis_name) / jnp.maximum(count, 1.0)
+        var = jax.lax.psum(jnp.sum(weight * (values - mean) ** 2), axis_name)
+        var = var / jnp.maximum(count, 1.0)
+        total = self.count + count
+        delta = mean - self.mean
+        new_mean = self.mean + delta * count / total
+        new_var = self.var * self.count + var * count + delta**2 * self.count * count / total
+        return Moments(mean=new_mean, var=new_var / total, count=total)
+
+
+@struct.dataclass
 class TrainState:
     params: Any
     opt_state: Any
     update: jax.Array  # updates done so far
     key: jax.Array  # base key; update u uses fold_in(key, u)
+    returns: Moments | None = None  # value-target moments (``normalize_returns`` only)
 
 
 @struct.dataclass
@@ -246,6 +308,7 @@ class RL2:
             init_std=config.init_std,
             previous_obs=config.previous_obs,
             obs_size=int(np.prod(family.observation_space().shape)) if config.previous_obs else 0,
+            separate_value=config.value_network == "separate",
         )
         self.action_dist = DiagonalGaussian if continuous else Categorical
         # PPO splits each device's share of the batch into minibatches again.
@@ -255,9 +318,11 @@ class RL2:
         schedule = optax.linear_schedule(
             config.learning_rate, config.final_learning_rate, config.num_updates
         )
-        self.optimizer = optax.chain(
-            optax.clip_by_global_norm(config.max_grad_norm), optax.adam(schedule)
-        )
+        if config.weight_decay > 0:
+            adam = optax.adamw(schedule, weight_decay=config.weight_decay, mask=_kernels)
+        else:
+            adam = optax.adam(schedule)
+        self.optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
 
     @property
     def episodes_per_trial(self) -> int:
@@ -277,7 +342,11 @@ class RL2:
         obs, _ = self.trial.reset(init_key, self.family.default_params)
         params = self.network.init(init_key, self.network.initial_state(), obs)
         state = TrainState(
-            params=params, opt_state=self.optimizer.init(params), update=jnp.int32(0), key=run_key
+            params=params,
+            opt_state=self.optimizer.init(params),
+            update=jnp.int32(0),
+            key=run_key,
+            returns=Moments.empty() if self.config.normalize_returns else None,
         )
         return self.place(state)
 
@@ -328,32 +397,48 @@ class RL2:
         _, transitions = jax.lax.scan(step, carry, keys)
         return transitions
 
-    def advantages(self, transitions: Transition, gamma: jax.Array | float | None = None):
+    def advantages(
+        self,
+        transitions: Transition,
+        gamma: jax.Array | float | None = None,
+        returns: Moments | None = None,
+    ):
         """GAE over the whole trial (unbatched); values enter as constants. ``gamma`` defaults
-        to ``config.gamma``."""
+        to ``config.gamma``; ``returns`` maps a normalised value head back to returns."""
         gamma = self.config.gamma if gamma is None else gamma
         discount = gamma * transitions.valid[1:].astype(jnp.float32)
         discount = jnp.concatenate([discount, jnp.zeros((1,))])  # the trial's end is terminal
-        values = jax.lax.stop_gradient(transitions.value) * transitions.valid
+        values = to_returns(jax.lax.stop_gradient(transitions.value), returns) * transitions.valid
         return generalized_advantage_estimation(
             transitions.reward, discount, values, jnp.float32(0.0), self.config.gae_lambda
         )
+
+    def _value_targets(self, transitions: Transition, advantage, returns: Moments | None):
+        """Value targets in the head's units (the returns' moments updated with this batch)."""
+        target = jax.lax.stop_gradient(advantage + to_returns(transitions.value, returns))
+        if returns is None:
+            return target, None
+        returns = returns.merge(target, transitions.valid.astype(jnp.float32), "tasks")
+        return (target - returns.mean) / returns.std, returns
 
     def _combine(self, policy_objective, value, target, entropy, valid, entropy_coef):
         """Mean over a trial's valid steps of -objective + c_v * value error - c_H * entropy."""
         weight = valid.astype(jnp.float32) / jnp.maximum(valid.sum(), 1)
         policy_loss = -jnp.sum(weight * policy_objective)
-        value_loss = 0.5 * jnp.sum(weight * (value - target) ** 2)
+        if self.config.value_loss == "huber":
+            value_loss = jnp.sum(weight * optax.huber_loss(value, target, delta=1.0))
+        else:
+            value_loss = 0.5 * jnp.sum(weight * (value - target) ** 2)
         mean_entropy = jnp.sum(weight * entropy)
         loss = policy_loss + self.config.value_coef * value_loss - entropy_coef * mean_entropy
         return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": mean_entropy}
 
     # --- A2C ----------------------------------------------------------------------------------
-    def _a2c_loss(self, params, keys, tasks, entropy_coef, gamma):
+    def _a2c_loss(self, params, keys, tasks, entropy_coef, gamma, returns):
         """Mean A2C loss over this device's trials; runs the trials (one pass for act + grad)."""
         t = jax.vmap(partial(self.rollout, params))(keys, tasks)
-        advantage = jax.vmap(self.advantages, (0, None))(t, gamma)
-        target = jax.lax.stop_gradient(advantage + t.value)
+        advantage = jax.vmap(self.advantages, (0, None, None))(t, gamma, returns)
+        target, returns = self._value_targets(t, advantage, returns)
         if self.config.normalize_advantages:
             advantage = self._normalize(advantage, t.valid)
         losses, metrics = jax.vmap(self._combine, in_axes=(0, 0, 0, 0, 0, None))(
@@ -365,7 +450,7 @@ class RL2:
             entropy_coef,
         )
         metrics["trial_return"] = jnp.sum(t.reward, axis=1)
-        return losses.mean(), jax.tree.map(jnp.mean, metrics)
+        return losses.mean(), (jax.tree.map(jnp.mean, metrics), returns)
 
     @staticmethod
     def _normalize(advantage, valid):
@@ -376,13 +461,13 @@ class RL2:
         var = jax.lax.psum(jnp.sum(weight * (advantage - mean) ** 2), "tasks") / count
         return jax.lax.stop_gradient((advantage - mean) / (jnp.sqrt(var) + 1e-8))
 
-    def _a2c_update(self, params, opt_state, keys, tasks, entropy_coef, gamma):
-        grads, metrics = jax.grad(self._a2c_loss, has_aux=True)(
-            params, keys, tasks, entropy_coef, gamma
+    def _a2c_update(self, params, opt_state, keys, tasks, entropy_coef, gamma, returns):
+        grads, (metrics, returns) = jax.grad(self._a2c_loss, has_aux=True)(
+            params, keys, tasks, entropy_coef, gamma, returns
         )
         grads, metrics = jax.lax.pmean((grads, metrics), "tasks")
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, metrics
+        return optax.apply_updates(params, updates), opt_state, returns, metrics
 
     # --- PPO ----------------------------------------------------------------------------------
     def _replay(self, params, transitions: Transition):
@@ -402,11 +487,13 @@ class RL2:
         )
         return outputs
 
-    def _ppo_update(self, params, opt_state, keys, tasks, entropy_coef, gamma, key_shuffle):
+    def _ppo_update(
+        self, params, opt_state, keys, tasks, entropy_coef, gamma, returns, key_shuffle
+    ):
         c = self.config
         transitions = jax.vmap(partial(self.rollout, params))(keys, tasks)
-        advantages = jax.vmap(self.advantages, (0, None))(transitions, gamma)
-        targets = advantages + transitions.value
+        advantages = jax.vmap(self.advantages, (0, None, None))(transitions, gamma, returns)
+        targets, returns = self._value_targets(transitions, advantages, returns)
         num_local = keys.shape[0]
         minibatch = num_local // c.ppo_minibatches
 
@@ -417,18 +504,39 @@ class RL2:
 
             def task_loss(t, adv, target):
                 log_prob, entropy, value = self._replay(params, t)
-                objective = ppo_clip_objective(log_prob - t.log_prob, adv, c.ppo_clip)
-                return self._combine(objective, value, target, entropy, t.valid, entropy_coef)
+                log_ratio = log_prob - t.log_prob
+                objective = ppo_clip_objective(log_ratio, adv, c.ppo_clip)
+                loss, metrics = self._combine(
+                    objective, value, target, entropy, t.valid, entropy_coef
+                )
+                # KL(old || new) per step, by the non-negative estimator (r - 1) - log r.
+                kl = jnp.expm1(log_ratio) - log_ratio
+                weight = t.valid / jnp.maximum(t.valid.sum(), 1)
+                metrics["approx_kl"] = jax.lax.stop_gradient(jnp.sum(weight * kl))
+                clipped = jnp.abs(jnp.exp(log_ratio) - 1.0) > c.ppo_clip
+                metrics["clip_fraction"] = jnp.sum(weight * clipped)
+                return loss, metrics
 
             losses, metrics = jax.vmap(task_loss)(t, adv, target)
             return losses.mean(), jax.tree.map(jnp.mean, metrics)
 
         def sgd_step(carry, batch):
-            params, opt_state = carry
+            params, opt_state, stopped = carry
             grads, metrics = jax.grad(minibatch_loss, has_aux=True)(params, batch)
-            grads = jax.lax.pmean(grads, "tasks")
-            updates, opt_state = self.optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), metrics
+            grads, metrics = jax.lax.pmean((grads, metrics), "tasks")
+            updates, new_opt_state = self.optimizer.update(grads, opt_state, params)
+            new = (optax.apply_updates(params, updates), new_opt_state)
+            if c.ppo_target_kl is None:
+                params, opt_state = new
+            else:
+                # The KL was measured before this step: past the bound, this and every later
+                # step of the update are skipped (on every device alike, after the pmean).
+                stopped = jnp.logical_or(stopped, metrics["approx_kl"] > c.ppo_target_kl)
+                params, opt_state = jax.tree.map(
+                    lambda old, new: jnp.where(stopped, old, new), (params, opt_state), new
+                )
+            metrics["sgd_steps"] = 1.0 - stopped.astype(jnp.float32)
+            return (params, opt_state, stopped), metrics
 
         def epoch(carry, epoch_key):
             order = jax.random.permutation(epoch_key, num_local)
@@ -438,13 +546,15 @@ class RL2:
             )
             return jax.lax.scan(sgd_step, carry, batches)
 
-        (params, opt_state), metrics = jax.lax.scan(
-            epoch, (params, opt_state), jax.random.split(key_shuffle, c.ppo_epochs)
+        (params, opt_state, _), metrics = jax.lax.scan(
+            epoch,
+            (params, opt_state, jnp.bool_(False)),
+            jax.random.split(key_shuffle, c.ppo_epochs),
         )
-        metrics = jax.tree.map(jnp.mean, metrics)
+        metrics = jax.tree.map(jnp.mean, metrics)  # sgd_steps: the fraction taken
         metrics["trial_return"] = jnp.sum(transitions.reward, axis=1).mean()
         metrics = jax.lax.pmean(metrics, "tasks")
-        return params, opt_state, metrics
+        return params, opt_state, returns, metrics
 
     # --- training chunks ------------------------------------------------------------------------
     def _local_updates(self, state: TrainState, device_tasks: jax.Array, *, num_updates: int):
@@ -452,7 +562,7 @@ class RL2:
         c = self.config
 
         def one_update(carry, _):
-            params, opt_state, update = carry
+            params, opt_state, returns, update = carry
             update_key = jax.random.fold_in(state.key, update)
             key_tasks, key_trials, key_shuffle = jax.random.split(update_key, 3)
             # Keys are drawn for the whole batch and sliced, so each task's randomness does not
@@ -462,25 +572,28 @@ class RL2:
             tasks = jax.vmap(partial(self.family.sample, split="train"))(task_keys)
             entropy_coef, gamma = self.entropy_coef(update), self.gamma(update)
             if c.algorithm == "a2c":
-                params, opt_state, metrics = self._a2c_update(
-                    params, opt_state, trial_keys, tasks, entropy_coef, gamma
+                params, opt_state, returns, metrics = self._a2c_update(
+                    params, opt_state, trial_keys, tasks, entropy_coef, gamma, returns
                 )
             else:
-                params, opt_state, metrics = self._ppo_update(
+                params, opt_state, returns, metrics = self._ppo_update(
                     params,
                     opt_state,
                     trial_keys,
                     tasks,
                     entropy_coef,
                     gamma,
+                    returns,
                     jax.random.fold_in(key_shuffle, device_tasks[0]),
                 )
-            return (params, opt_state, update + 1), metrics
+            return (params, opt_state, returns, update + 1), metrics
 
-        (params, opt_state, update), metrics = jax.lax.scan(
-            one_update, (state.params, state.opt_state, state.update), None, length=num_updates
+        carry = (state.params, state.opt_state, state.returns, state.update)
+        (params, opt_state, returns, update), metrics = jax.lax.scan(
+            one_update, carry, None, length=num_updates
         )
-        return state.replace(params=params, opt_state=opt_state, update=update), metrics
+        state = state.replace(params=params, opt_state=opt_state, returns=returns, update=update)
+        return state, metrics
 
     def train_chunk(self, state: TrainState, num_updates: int) -> tuple[TrainState, dict]:
         """``num_updates`` updates inside one jit; returns per-update metrics (arrays)."""

@@ -105,7 +105,64 @@ class LSTMCell(nn.Module):
         return jnp.zeros((2, self.hidden_size))
 
 
-CELLS = {"gru": GRUCell, "lstm": LSTMCell}
+class NormGRUCell(nn.Module):
+    """GRU with a ReLU candidate and normalised pre-activations, the cell of Duan et al. 2016.
+
+    ``h' = keep * h + (1 - keep) * relu(W_x x + reset * W_h h)`` with
+    ``keep = sigmoid(. + keep_bias)``: the update gate starts biased towards keeping the state
+    (``keep_bias = 1``), and the reset gate acts after the hidden matmul. ``norm="layer"``
+    puts a LayerNorm on each pre-activation, the input part and the hidden part separately (gates
+    and candidate also separately), as in the public reproduction that reached the paper's MDP
+    numbers; ``norm="weight"`` reparametrises both matmuls by weight normalisation (Salimans &
+    Kingma 2016; ``flax.linen.WeightNorm``), as the paper's code did. Gates stay fused: one input
+    and one hidden matmul per step.
+    """
+
+    hidden_size: int
+    norm: str = "layer"
+    keep_bias: float = 1.0
+
+    @nn.compact
+    def __call__(self, h: jax.Array, x: jax.Array) -> jax.Array:
+        size = self.hidden_size
+        orthogonal = nn.initializers.orthogonal()
+        if self.norm == "weight":
+            gates_x = nn.WeightNorm(nn.Dense(3 * size), name="input")(x)
+            hidden = nn.Dense(3 * size, use_bias=False, kernel_init=orthogonal)
+            gates_h = nn.WeightNorm(hidden, name="hidden")(h)
+        else:
+            gates_x = nn.Dense(3 * size, use_bias=False, name="input")(x)
+            gates_h = nn.Dense(3 * size, use_bias=False, name="hidden", kernel_init=orthogonal)(h)
+            gates_x = jnp.concatenate(
+                [
+                    nn.LayerNorm(name="input_gates_norm")(gates_x[: 2 * size]),
+                    nn.LayerNorm(name="input_candidate_norm")(gates_x[2 * size :]),
+                ]
+            )
+            gates_h = jnp.concatenate(
+                [
+                    nn.LayerNorm(name="hidden_gates_norm")(gates_h[: 2 * size]),
+                    nn.LayerNorm(name="hidden_candidate_norm")(gates_h[2 * size :]),
+                ]
+            )
+        reset = jax.nn.sigmoid(gates_x[:size] + gates_h[:size])
+        keep = jax.nn.sigmoid(gates_x[size : 2 * size] + gates_h[size : 2 * size] + self.keep_bias)
+        candidate = jax.nn.relu(gates_x[2 * size :] + reset * gates_h[2 * size :])
+        return keep * h + (1.0 - keep) * candidate
+
+
+def make_cell(cell: str, hidden_size: int) -> nn.Module:
+    """The recurrent core named ``cell`` (one of ``CELLS``)."""
+    if cell == "ln-gru":
+        return NormGRUCell(hidden_size, norm="layer")
+    if cell == "wn-gru":
+        return NormGRUCell(hidden_size, norm="weight")
+    return {"gru": GRUCell, "lstm": LSTMCell}[cell](hidden_size)
+
+
+CELLS = ("gru", "lstm", "ln-gru", "wn-gru")
+"""``gru`` (tanh, unnormalised), ``lstm``, and the paper's normalised ReLU GRU (``NormGRUCell``)
+with LayerNorm (``ln-gru``) or weight normalisation (``wn-gru``)."""
 
 
 class RecurrentActorCritic(nn.Module):
@@ -127,9 +184,14 @@ class RecurrentActorCritic(nn.Module):
     # Feed the previous step's observation beside the current one (module docstring).
     previous_obs: bool = False
     obs_size: int = 0  # the observation length; needed (and only used) with previous_obs
+    # A second recurrent core of the same kind for the value (Duan et al. 2016 fit a separate
+    # GRU value network): the state is then the pair (policy core state, value core state).
+    separate_value: bool = False
 
     def setup(self):
-        self.core = CELLS[self.cell](self.hidden_size)
+        self.core = make_cell(self.cell, self.hidden_size)
+        if self.separate_value:
+            self.value_core = make_cell(self.cell, self.hidden_size)
         self.policy_head = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))
         self.value_head = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))
         if self.continuous:
@@ -147,22 +209,32 @@ class RecurrentActorCritic(nn.Module):
         if self.previous_obs:
             state, last_obs = state
             features = jnp.concatenate([features, last_obs])
-        state = self.core(state, features)
-        hidden = state if self.cell == "gru" else state[1]
+        if self.separate_value:
+            policy_state, value_state = state
+            policy_state = self.core(policy_state, features)
+            value_state = self.value_core(value_state, features)
+            state = (policy_state, value_state)
+            hidden, value_hidden = self._output(policy_state), self._output(value_state)
+        else:
+            state = self.core(state, features)
+            hidden = value_hidden = self._output(state)
         if self.previous_obs:
             state = (state, jnp.ravel(obs.obs).astype(jnp.float32))
         policy = self.policy_head(hidden)
         if self.continuous:
             scale = self.action_scale
             policy = (scale * policy, self.log_std + math.log(scale))
-        return state, policy, self.value_head(hidden)[0]
+        return state, policy, self.value_head(value_hidden)[0]
+
+    def _output(self, core_state: jax.Array) -> jax.Array:
+        """The hidden vector of a core's state (an LSTM's state stacks cell and hidden)."""
+        return core_state[1] if self.cell == "lstm" else core_state
 
     def initial_state(self):
-        core = (
-            jnp.zeros((self.hidden_size,))
-            if self.cell == "gru"
-            else jnp.zeros((2, self.hidden_size))
-        )
+        shape = (2, self.hidden_size) if self.cell == "lstm" else (self.hidden_size,)
+        core = jnp.zeros(shape)
+        if self.separate_value:
+            core = (core, core)
         if self.previous_obs:
             return core, jnp.zeros((self.obs_size,), jnp.float32)
         return core

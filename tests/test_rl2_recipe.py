@@ -1,0 +1,182 @@
+"""Duan et al. 2016's training recipe as RL^2 options: the normalised ReLU GRU, a separate value
+network, normalised value targets, Huber value loss, PPO's KL stop and AdamW."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from learn2rl import runner
+from learn2rl.errors import Learn2RLError
+from learn2rl.learners.rl2 import RL2, Config, Moments
+from learn2rl.nets.recurrent import NormGRUCell
+from learn2rl.tasks import make
+
+RECIPE = dict(
+    cell="ln-gru",
+    value_network="separate",
+    normalize_returns=True,
+    value_loss="huber",
+    algorithm="ppo",
+    ppo_epochs=2,
+    ppo_minibatches=2,
+    ppo_target_kl=0.01,
+    weight_decay=0.01,
+)
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("value_network", "tied"),
+        ("value_loss", "l1"),
+        ("ppo_target_kl", 0.0),
+        ("weight_decay", -0.1),
+        ("cell", "gn-gru"),
+    ],
+)
+def test_recipe_options_out_of_range_name_the_field(field, value):
+    with pytest.raises(Learn2RLError, match=field):
+        Config(**{field: value})
+
+
+@pytest.mark.parametrize("norm", ["layer", "weight"])
+def test_norm_gru_keeps_its_state_nonnegative_and_leans_towards_keeping_it(norm):
+    cell = NormGRUCell(16, norm=norm)
+    x = jax.random.normal(jax.random.PRNGKey(0), (50, 7))
+    params = cell.init(jax.random.PRNGKey(1), jnp.zeros(16), x[0])
+
+    def step(h, x):
+        h = cell.apply(params, h, x)
+        return h, h
+
+    _, states = jax.lax.scan(step, jnp.zeros(16), x)
+    # A convex mix of the old state and a ReLU candidate: never negative from a zero start.
+    assert float(states.min()) >= 0.0 and float(states.max()) > 0.0
+    # Without the keep bias the same weights overwrite more of the state.
+    unbiased = NormGRUCell(16, norm=norm, keep_bias=0.0)
+    h = jnp.abs(jax.random.normal(jax.random.PRNGKey(2), (16,)))
+    kept = jnp.abs(cell.apply(params, h, x[0]) - h).mean()
+    overwritten = jnp.abs(unbiased.apply(params, h, x[0]) - h).mean()
+    assert float(kept) < float(overwritten)
+
+
+def test_weight_norm_cell_has_per_unit_scales_and_layer_norm_cell_has_four_norms():
+    x, h = jnp.ones(5), jnp.zeros(8)
+    weight = NormGRUCell(8, norm="weight").init(jax.random.PRNGKey(0), h, x)["params"]
+    assert weight["input"]["Dense_0/kernel/scale"].shape == (24,)
+    layer = NormGRUCell(8, norm="layer").init(jax.random.PRNGKey(0), h, x)["params"]
+    assert sorted(k for k in layer if k.endswith("_norm")) == [
+        "hidden_candidate_norm",
+        "hidden_gates_norm",
+        "input_candidate_norm",
+        "input_gates_norm",
+    ]
+
+
+def test_separate_value_network_shares_no_gradient_with_the_policy():
+    config = Config(task="mdp/tabular-10s5a", num_episodes=2, hidden_size=8, num_tasks=4)
+    learner = RL2(config.replace(value_network="separate"), make(config.task))
+    params = learner.init().params
+    obs, _ = learner.trial.reset(jax.random.PRNGKey(0), learner.family.default_params)
+    state = learner.network.initial_state()
+
+    def outputs(p):
+        _, logits, value = learner.network.apply(p, state, obs)
+        return logits, value
+
+    value_grads = jax.grad(lambda p: outputs(p)[1])(params)["params"]
+    policy_grads = jax.grad(lambda p: outputs(p)[0].sum())(params)["params"]
+    assert all(not np.any(g) for g in jax.tree.leaves(value_grads["core"]))
+    assert all(not np.any(g) for g in jax.tree.leaves(policy_grads["value_core"]))
+    assert any(np.any(g) for g in jax.tree.leaves(value_grads["value_core"]))
+
+
+def test_moments_merge_equals_the_moments_of_all_values_seen():
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(3.0, 2.0, size=(4, 6)).astype(np.float32) for _ in range(3)]
+    masks = [rng.random((4, 6)) < 0.8 for _ in range(3)]
+    merge = jax.vmap(
+        lambda m, v, w: m.merge(v, w, "tasks"), in_axes=(None, 0, 0), axis_name="tasks"
+    )
+    moments = Moments.empty()
+    for values, mask in zip(batches, masks, strict=True):
+        # Two "devices" holding two trials each.
+        merged = merge(moments, values.reshape(2, 2, 6), mask.reshape(2, 2, 6).astype(np.float32))
+        moments = jax.tree.map(lambda x: x[0], merged)
+    seen = np.concatenate([v[m] for v, m in zip(batches, masks, strict=True)])
+    assert float(moments.count) == seen.size
+    np.testing.assert_allclose(float(moments.mean), seen.mean(), rtol=1e-5)
+    np.testing.assert_allclose(float(moments.var), seen.var(), rtol=1e-4)
+
+
+def test_normalised_value_head_maps_back_to_returns_for_the_advantages():
+    config = Config(task="mdp/tabular-10s5a", num_episodes=2, hidden_size=8, num_tasks=4)
+    learner = RL2(config, make(config.task))
+    params = learner.init().params
+    t = learner.rollout(params, jax.random.PRNGKey(0), learner.family.default_params)
+    moments = Moments(mean=jnp.float32(5.0), var=jnp.float32(4.0), count=jnp.float32(10.0))
+    shifted = t.replace(value=(t.value - 5.0) / 2.0)
+    np.testing.assert_allclose(
+        learner.advantages(shifted, returns=moments), learner.advantages(t), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_kl_stop_takes_one_step_when_the_bound_is_tiny_and_all_when_it_is_huge():
+    base = Config(
+        task="mdp/tabular-10s5a",
+        num_episodes=2,
+        hidden_size=8,
+        num_tasks=8,
+        algorithm="ppo",
+        ppo_epochs=2,
+        ppo_minibatches=2,
+        learning_rate=1e-2,
+    )
+    steps, params = {}, {}
+    for name, kl in [("tiny", 1e-9), ("huge", 1e9), ("none", None)]:
+        learner = RL2(base.replace(ppo_target_kl=kl), make(base.task))
+        state, metrics = learner.train_chunk(learner.init(), 1)
+        steps[name], params[name] = float(metrics["sgd_steps"][0]), state.params
+    # The KL is measured before each step: the first step (KL 0) always runs.
+    assert steps == {"tiny": 0.25, "huge": 1.0, "none": 1.0}
+    for a, b in zip(jax.tree.leaves(params["huge"]), jax.tree.leaves(params["none"]), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_weight_decay_touches_weight_matrices_only():
+    config = Config(
+        task="mdp/tabular-10s5a",
+        num_episodes=2,
+        hidden_size=8,
+        num_tasks=4,
+        cell="ln-gru",
+        weight_decay=0.5,
+    )
+    learner = RL2(config, make(config.task))
+    params = learner.init().params
+    zero = jax.tree.map(jnp.zeros_like, params)
+    updates, _ = learner.optimizer.update(zero, learner.optimizer.init(params), params)
+    flat = jax.tree_util.tree_flatten_with_path(updates)[0]
+    for path, update in flat:
+        name = jax.tree_util.keystr(path)
+        assert np.any(update) == name.endswith("['kernel']"), name
+
+
+@pytest.mark.slow
+def test_recipe_trains_and_resumes_bit_identically(tmp_path):
+    config = Config(
+        task="mdp/tabular-10s5a",
+        num_episodes=2,
+        hidden_size=8,
+        num_tasks=8,
+        num_updates=4,
+        updates_per_chunk=2,
+        **RECIPE,
+    )
+    _, full = runner.train("rl2", config, tmp_path / "full", progress=False)
+    _, cut = runner.train("rl2", config, tmp_path / "cut", progress=False, stop_at=1)
+    _, resumed = runner.train("rl2", config, tmp_path / "cut", resume=True, progress=False)
+    assert float(full.returns.count) == 4 * 8 * 20
+    for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed), strict=True):
+        np.testing.assert_array_equal(a, b)
