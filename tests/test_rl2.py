@@ -83,7 +83,7 @@ def check_a2c_gradient(config, atol):
     def two_pass(p):
         t = jax.vmap(lambda k, task: learner.rollout(params, k, task))(keys, tasks)
         adv = jax.vmap(learner.advantages)(t)
-        log_prob, entropy, value = jax.vmap(lambda tr: learner._replay(p, tr))(t)
+        log_prob, entropy, value, _ = jax.vmap(lambda tr: learner._replay(p, tr))(t)
         weight = t.valid / t.valid.sum(axis=1, keepdims=True)
         policy = -jnp.sum(weight * log_prob * adv, axis=1)
         value_loss = 0.5 * jnp.sum(weight * (value - (adv + t.value)) ** 2, axis=1)

@@ -8,7 +8,7 @@ import pytest
 
 from learn2rl import runner
 from learn2rl.errors import Learn2RLError
-from learn2rl.learners.rl2 import RL2, Config, Moments
+from learn2rl.learners.rl2 import RL2, Config, Moments, observed_mean_rewards
 from learn2rl.nets.recurrent import NormGRUCell
 from learn2rl.tasks import make
 
@@ -180,3 +180,60 @@ def test_recipe_trains_and_resumes_bit_identically(tmp_path):
     assert float(full.returns.count) == 4 * 8 * 20
     for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_state_heads_read_the_current_states_row():
+    config = Config(
+        task="mdp/tabular-10s5a", num_episodes=2, hidden_size=8, num_tasks=4, state_heads=True
+    )
+    learner = RL2(config, make(config.task))
+    params = learner.init().params
+    obs, _ = learner.trial.reset(jax.random.PRNGKey(0), learner.family.default_params)
+    state = learner.network.initial_state()
+    head = params["params"]["policy_head"]
+    value_head = params["params"]["value_head"]
+    for s in (0, 3, 9):
+        obs_s = obs.replace(obs=jax.nn.one_hot(s, 10))
+        hidden, logits, value = learner.network.apply(params, state, obs_s)
+        table = (hidden @ head["kernel"] + head["bias"]).reshape(10, 5)
+        np.testing.assert_allclose(logits, table[s], rtol=1e-5, atol=1e-6)
+        values = hidden @ value_head["kernel"] + value_head["bias"]
+        np.testing.assert_allclose(value, values[s], rtol=1e-5, atol=1e-6)
+
+
+def test_observed_mean_rewards_match_a_python_loop():
+    config = Config(
+        task="mdp/tabular-10s5a", num_episodes=5, hidden_size=8, num_tasks=4, reward_decoder_coef=1
+    )
+    learner = RL2(config, make(config.task))
+    t = learner.rollout(learner.init().params, jax.random.PRNGKey(3), learner.family.default_params)
+    assert t.decoded.shape == (50, 5)
+    target, mask = observed_mean_rewards(t, 5)
+    states = np.argmax(np.asarray(t.obs.obs), axis=-1)
+    sums, counts = np.zeros((10, 5)), np.zeros((10, 5))
+    for step in range(50):
+        s = states[step]
+        seen = counts[s] > 0
+        np.testing.assert_array_equal(np.asarray(mask[step]) > 0, seen)
+        np.testing.assert_allclose(
+            np.asarray(target[step])[seen], sums[s][seen] / counts[s][seen], rtol=1e-5
+        )
+        counts[s, t.action[step]] += 1
+        sums[s, t.action[step]] += float(t.reward[step])
+    assert counts.sum() == 50 and mask.sum() > 0
+
+
+def test_reward_decoder_trains_and_reports_its_loss_and_refuses_continuous_actions():
+    config = Config(
+        task="mdp/tabular-10s5a",
+        num_episodes=2,
+        hidden_size=8,
+        num_tasks=8,
+        reward_decoder_coef=1.0,
+        learning_rate=1e-2,
+    )
+    learner = RL2(config, make(config.task))
+    _, metrics = learner.train_chunk(learner.init(), 2)
+    assert np.all(np.isfinite(metrics["decoder_loss"])) and float(metrics["decoder_loss"][0]) > 0
+    with pytest.raises(Learn2RLError, match="reward_decoder_coef"):
+        RL2(config.replace(task="control/point-goal"))

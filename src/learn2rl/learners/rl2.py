@@ -89,6 +89,14 @@ class Config(ConfigMixin):
     value_loss: Literal["mse", "huber"] = "mse"
     """Value regression loss: squared error, or Huber with delta 1 (robust to rare large
     returns)."""
+    state_heads: bool = False
+    """Policy and value heads indexed by the observation (``nets.recurrent``): for a one-hot
+    state, the current state's row of a per-state head; a general bilinear head otherwise."""
+    reward_decoder_coef: float = 0.0
+    """Weight of an auxiliary loss (0: off): a decoder reads, from the recurrent state, the mean
+    reward each action has paid in the current state so far in the trial, regressed onto the
+    observed means of the trial's earlier steps (families with one-hot states, e.g. tabular
+    MDPs)."""
     normalize_returns: bool = False
     """The value head predicts returns standardised by the running mean and standard deviation of
     all value targets seen so far (Duan et al. 2016's value network fits such normalised
@@ -161,7 +169,14 @@ class Config(ConfigMixin):
         )
         check_unit_interval(self, "gamma", "gae_lambda")
         check_unit_interval(self, "final_gamma", optional=True)
-        check_non_negative(self, "value_coef", "entropy_coef", "final_entropy_coef", "weight_decay")
+        check_non_negative(
+            self,
+            "value_coef",
+            "entropy_coef",
+            "final_entropy_coef",
+            "weight_decay",
+            "reward_decoder_coef",
+        )
         check_positive(self, "ppo_target_kl", optional=True)
         check_choice(self, "algorithm", ("a2c", "ppo"))
         check_choice(self, "cell", CELLS)
@@ -186,6 +201,25 @@ def _kernels(params) -> Any:
     return jax.tree_util.tree_map_with_path(
         lambda path, leaf: getattr(path[-1], "key", None) == "kernel", params
     )
+
+
+def observed_mean_rewards(transitions: Transition, num_actions: int):
+    """For each step of one trial: the mean reward each action has paid in the current state at
+    the trial's earlier steps, ``[T, num_actions]``, and a mask of the actions tried there.
+
+    The state is the step's (one-hot) observation; steps after the trial's end count nothing.
+    """
+    states = transitions.obs.obs.reshape(transitions.reward.shape[0], -1).astype(jnp.float32)
+    taken = jax.nn.one_hot(transitions.action, num_actions) * transitions.valid[:, None]
+    pairs = states[:, :, None] * taken[:, None, :]  # [T, S, A]: the pair visited at t
+    rewards = pairs * transitions.reward[:, None, None]
+    # Exclusive sums: what the network has seen when it acts at t.
+    counts = jnp.cumsum(pairs, axis=0) - pairs
+    sums = jnp.cumsum(rewards, axis=0) - rewards
+    counts = jnp.einsum("ts,tsa->ta", states, counts)
+    sums = jnp.einsum("ts,tsa->ta", states, sums)
+    mask = (counts > 0) * transitions.valid[:, None]
+    return jax.lax.stop_gradient(sums / jnp.maximum(counts, 1.0)), mask
 
 
 def to_returns(value: jax.Array, returns: Moments | None) -> jax.Array:
@@ -281,6 +315,7 @@ class Transition:
     log_prob: jax.Array
     entropy: jax.Array
     value: jax.Array
+    decoded: jax.Array | None = None  # the reward decoder's output (``reward_decoder_coef``)
 
 
 class RL2:
@@ -307,9 +342,16 @@ class RL2:
             action_scale=action_scale(family) if continuous else 1.0,
             init_std=config.init_std,
             previous_obs=config.previous_obs,
-            obs_size=int(np.prod(family.observation_space().shape)) if config.previous_obs else 0,
+            obs_size=int(np.prod(family.observation_space().shape)),
             separate_value=config.value_network == "separate",
+            state_heads=config.state_heads,
+            reward_decoder=config.reward_decoder_coef > 0,
         )
+        if config.reward_decoder_coef > 0 and continuous:
+            raise Learn2RLError(
+                "config.reward_decoder_coef needs a family with discrete actions; "
+                f"{config.task} has continuous ones"
+            )
         self.action_dist = DiagonalGaussian if continuous else Categorical
         # PPO splits each device's share of the batch into minibatches again.
         per_device = config.ppo_minibatches if config.algorithm == "ppo" else 1
@@ -340,7 +382,7 @@ class RL2:
         key = jax.random.PRNGKey(seed)
         init_key, run_key = jax.random.split(key)
         obs, _ = self.trial.reset(init_key, self.family.default_params)
-        params = self.network.init(init_key, self.network.initial_state(), obs)
+        params = self.network.init(init_key, self.network.initial_state(), obs, method="initialize")
         state = TrainState(
             params=params,
             opt_state=self.optimizer.init(params),
@@ -377,6 +419,7 @@ class RL2:
         def step(carry, step_key):
             obs, state, hidden = carry
             hidden, policy, value = self.network.apply(params, hidden, obs)
+            decoded = self._decode(params, hidden, obs)
             key_act, key_env = jax.random.split(step_key)
             action = self.action_dist.sample(key_act, jax.lax.stop_gradient(policy))
             valid = jnp.logical_not(state.trial_done)
@@ -389,6 +432,7 @@ class RL2:
                 log_prob=self.action_dist.log_prob(policy, action),
                 entropy=self.action_dist.entropy(policy),
                 value=value,
+                decoded=decoded,
             )
             return (next_obs, state, hidden), transition
 
@@ -433,6 +477,22 @@ class RL2:
         loss = policy_loss + self.config.value_coef * value_loss - entropy_coef * mean_entropy
         return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": mean_entropy}
 
+    # --- the reward decoder (auxiliary) ---------------------------------------------------------
+    def _decode(self, params, hidden, obs: TrialObs) -> jax.Array | None:
+        if self.config.reward_decoder_coef == 0:
+            return None
+        return self.network.apply(params, hidden, obs, method="decode")
+
+    def _decoder_loss(self, transitions: Transition, metrics: dict) -> jax.Array:
+        """``reward_decoder_coef`` x the decoder's mean squared error on one trial (0 without a
+        decoder), and ``metrics`` with the error added as ``decoder_loss``."""
+        if self.config.reward_decoder_coef == 0:
+            return jnp.float32(0.0), metrics
+        target, mask = observed_mean_rewards(transitions, self.network.num_actions)
+        error = 0.5 * jnp.sum(mask * (transitions.decoded - target) ** 2)
+        loss = error / jnp.maximum(mask.sum(), 1.0)
+        return self.config.reward_decoder_coef * loss, {**metrics, "decoder_loss": loss}
+
     # --- A2C ----------------------------------------------------------------------------------
     def _a2c_loss(self, params, keys, tasks, entropy_coef, gamma, returns):
         """Mean A2C loss over this device's trials; runs the trials (one pass for act + grad)."""
@@ -449,6 +509,8 @@ class RL2:
             t.valid,
             entropy_coef,
         )
+        decoder_losses, metrics = jax.vmap(self._decoder_loss)(t, metrics)
+        losses = losses + decoder_losses
         metrics["trial_return"] = jnp.sum(t.reward, axis=1)
         return losses.mean(), (jax.tree.map(jnp.mean, metrics), returns)
 
@@ -471,7 +533,8 @@ class RL2:
 
     # --- PPO ----------------------------------------------------------------------------------
     def _replay(self, params, transitions: Transition):
-        """Re-run the network over a stored trial (unbatched): log-probs, entropies, values."""
+        """Re-run the network over a stored trial (unbatched): log-probs, entropies, values and
+        the reward decoder's outputs (``None`` without one)."""
 
         def step(hidden, inputs):
             obs, action = inputs
@@ -480,6 +543,7 @@ class RL2:
                 self.action_dist.log_prob(policy, action),
                 self.action_dist.entropy(policy),
                 value,
+                self._decode(params, hidden, obs),
             )
 
         _, outputs = jax.lax.scan(
@@ -503,12 +567,14 @@ class RL2:
                 adv = self._normalize(adv, t.valid)
 
             def task_loss(t, adv, target):
-                log_prob, entropy, value = self._replay(params, t)
+                log_prob, entropy, value, decoded = self._replay(params, t)
                 log_ratio = log_prob - t.log_prob
                 objective = ppo_clip_objective(log_ratio, adv, c.ppo_clip)
                 loss, metrics = self._combine(
                     objective, value, target, entropy, t.valid, entropy_coef
                 )
+                decoder_loss, metrics = self._decoder_loss(t.replace(decoded=decoded), metrics)
+                loss = loss + decoder_loss
                 # KL(old || new) per step, by the non-negative estimator (r - 1) - log r.
                 kl = jnp.expm1(log_ratio) - log_ratio
                 weight = t.valid / jnp.maximum(t.valid.sum(), 1)

@@ -23,6 +23,16 @@ same (the recurrent state could carry ``s`` itself); what changes is that the ne
 learn to hold it for one step before it can bind a reward to a state-action pair, which is what a
 within-trial learner of a tabular MDP must do. The network's state is then the pair
 ``(core state, previous observation)``.
+
+With ``state_heads=True`` the policy and value heads are indexed by the observation: a head emits
+one row per observation entry and the output is ``obs @ reshape(W h + b, [obs_size, k])``, which
+for a one-hot state is the row of the current state. A within-trial learner of a tabular MDP must
+keep a table of what it learnt per state; such a head reads the current state's row of it instead
+of having to learn the lookup (a hypernetwork-style head, cf. Beck et al. 2023, "Hypernetworks in
+Meta-Reinforcement Learning"). With ``reward_decoder=True`` the network also has ``decode``: from
+the recurrent state after a step, an estimate of the mean reward each action has paid in the
+current state so far in the trial (the learner trains it by regression on the observed means, an
+auxiliary task in the spirit of VariBAD's decoder, Zintgraf et al. 2020).
 """
 
 from __future__ import annotations
@@ -183,17 +193,26 @@ class RecurrentActorCritic(nn.Module):
     init_std: float = 0.5
     # Feed the previous step's observation beside the current one (module docstring).
     previous_obs: bool = False
-    obs_size: int = 0  # the observation length; needed (and only used) with previous_obs
+    obs_size: int = 0  # the observation length (previous_obs, state_heads, reward_decoder)
     # A second recurrent core of the same kind for the value (Duan et al. 2016 fit a separate
     # GRU value network): the state is then the pair (policy core state, value core state).
     separate_value: bool = False
+    # Heads indexed by the observation (module docstring): out = obs @ reshape(W h + b, [obs, k]).
+    state_heads: bool = False
+    # A decoder of the current observation's per-action mean rewards seen so far (``decode``).
+    reward_decoder: bool = False
 
     def setup(self):
         self.core = make_cell(self.cell, self.hidden_size)
         if self.separate_value:
             self.value_core = make_cell(self.cell, self.hidden_size)
-        self.policy_head = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))
-        self.value_head = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))
+        rows = self.obs_size if self.state_heads else 1
+        self.policy_head = nn.Dense(
+            rows * self.num_actions, kernel_init=nn.initializers.orthogonal(0.01)
+        )
+        self.value_head = nn.Dense(rows, kernel_init=nn.initializers.orthogonal(1.0))
+        if self.reward_decoder:
+            self.decoder = nn.Dense(self.obs_size * self.num_actions)
         if self.continuous:
             self.log_std = self.param(
                 "log_std",
@@ -218,13 +237,38 @@ class RecurrentActorCritic(nn.Module):
         else:
             state = self.core(state, features)
             hidden = value_hidden = self._output(state)
+        obs_vector = jnp.ravel(obs.obs).astype(jnp.float32)
         if self.previous_obs:
-            state = (state, jnp.ravel(obs.obs).astype(jnp.float32))
-        policy = self.policy_head(hidden)
+            state = (state, obs_vector)
+        policy = self._indexed(self.policy_head(hidden), obs_vector, self.num_actions)
         if self.continuous:
             scale = self.action_scale
             policy = (scale * policy, self.log_std + math.log(scale))
-        return state, policy, self.value_head(value_hidden)[0]
+        value = self._indexed(self.value_head(value_hidden), obs_vector, 1)
+        return state, policy, value[0]
+
+    def _indexed(self, out: jax.Array, obs_vector: jax.Array, size: int) -> jax.Array:
+        """A head's output as is, or (``state_heads``) its rows weighted by the observation."""
+        if not self.state_heads:
+            return out
+        return obs_vector @ out.reshape(self.obs_size, size)
+
+    def decode(self, state, obs: TrialObs) -> jax.Array:
+        """The decoder's estimate, from the state *after* the step that saw ``obs``, of the mean
+        reward of each action in the observed state so far (``[num_actions]``; the observation is
+        a one-hot state, and the decoder is indexed by it)."""
+        if self.previous_obs:
+            state = state[0]
+        hidden = self._output(state[0] if self.separate_value else state)
+        table = self.decoder(hidden).reshape(self.obs_size, self.num_actions)
+        return jnp.ravel(obs.obs).astype(jnp.float32) @ table
+
+    def initialize(self, state, obs: TrialObs):
+        """Creates every parameter (``init(..., method="initialize")``): a step, then decode."""
+        outputs = self(state, obs)
+        if self.reward_decoder:
+            self.decode(outputs[0], obs)
+        return outputs
 
     def _output(self, core_state: jax.Array) -> jax.Array:
         """The hidden vector of a core's state (an LSTM's state stacks cell and hidden)."""
