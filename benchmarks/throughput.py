@@ -198,6 +198,9 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tasks", type=int, nargs="+", default=None)
+    parser.add_argument(
+        "--updates", type=int, default=None, help="updates per timed chunk (default: ~2M steps)"
+    )
     parser.add_argument("--ppo", action="store_true", help="also measure recurrent PPO")
     parser.add_argument(
         "--families", action="store_true", help="measure the control task families instead"
@@ -227,7 +230,7 @@ def main(argv=None):
         for num_tasks in args.tasks:
             usable = max(d for d in range(1, len(all_devices) + 1) if num_tasks % d == 0)
             # Aim for chunks of ~1-3 s so timer noise is small next to the work.
-            updates = max(2, min(200, 2_000_000 // (num_tasks * trial_steps)))
+            updates = args.updates or max(2, min(200, 2_000_000 // (num_tasks * trial_steps)))
             configs = [all_devices[:usable]] + ([all_devices[:1]] if usable > 1 else [])
             for algorithm in ["a2c"] + (["ppo"] if args.ppo else []):
                 for network in args.networks:
