@@ -12,6 +12,8 @@ from learn2rl.learners.rl2 import RL2, Config, Moments, observed_mean_rewards
 from learn2rl.nets.recurrent import NormGRUCell
 from learn2rl.tasks import make
 
+# A tiny tabular-MDP learner: 2 episodes of 10 steps per trial, GRU-8, 8 trials per update.
+MDP = Config(task="mdp/tabular-10s5a", num_episodes=2, hidden_size=8, num_tasks=8)
 RECIPE = dict(
     cell="ln-gru",
     value_network="separate",
@@ -75,8 +77,7 @@ def test_weight_norm_cell_has_per_unit_scales_and_layer_norm_cell_has_four_norms
 
 
 def test_separate_value_network_shares_no_gradient_with_the_policy():
-    config = Config(task="mdp/tabular-10s5a", num_episodes=2, hidden_size=8, num_tasks=4)
-    learner = RL2(config.replace(value_network="separate"), make(config.task))
+    learner = RL2(MDP.replace(value_network="separate"), make(MDP.task))
     params = learner.init().params
     obs, _ = learner.trial.reset(jax.random.PRNGKey(0), learner.family.default_params)
     state = learner.network.initial_state()
@@ -111,8 +112,7 @@ def test_moments_merge_equals_the_moments_of_all_values_seen():
 
 
 def test_normalised_value_head_maps_back_to_returns_for_the_advantages():
-    config = Config(task="mdp/tabular-10s5a", num_episodes=2, hidden_size=8, num_tasks=4)
-    learner = RL2(config, make(config.task))
+    learner = RL2(MDP, make(MDP.task))
     params = learner.init().params
     t = learner.rollout(params, jax.random.PRNGKey(0), learner.family.default_params)
     moments = Moments(mean=jnp.float32(5.0), var=jnp.float32(4.0), count=jnp.float32(10.0))
@@ -123,16 +123,7 @@ def test_normalised_value_head_maps_back_to_returns_for_the_advantages():
 
 
 def test_kl_stop_takes_one_step_when_the_bound_is_tiny_and_all_when_it_is_huge():
-    base = Config(
-        task="mdp/tabular-10s5a",
-        num_episodes=2,
-        hidden_size=8,
-        num_tasks=8,
-        algorithm="ppo",
-        ppo_epochs=2,
-        ppo_minibatches=2,
-        learning_rate=1e-2,
-    )
+    base = MDP.replace(algorithm="ppo", ppo_epochs=2, ppo_minibatches=2, learning_rate=1e-2)
     steps, params = {}, {}
     for name, kl in [("tiny", 1e-9), ("huge", 1e9), ("none", None)]:
         learner = RL2(base.replace(ppo_target_kl=kl), make(base.task))
@@ -145,14 +136,7 @@ def test_kl_stop_takes_one_step_when_the_bound_is_tiny_and_all_when_it_is_huge()
 
 
 def test_weight_decay_touches_weight_matrices_only():
-    config = Config(
-        task="mdp/tabular-10s5a",
-        num_episodes=2,
-        hidden_size=8,
-        num_tasks=4,
-        cell="ln-gru",
-        weight_decay=0.5,
-    )
+    config = MDP.replace(cell="ln-gru", weight_decay=0.5)
     learner = RL2(config, make(config.task))
     params = learner.init().params
     zero = jax.tree.map(jnp.zeros_like, params)
@@ -165,15 +149,7 @@ def test_weight_decay_touches_weight_matrices_only():
 
 @pytest.mark.slow
 def test_recipe_trains_and_resumes_bit_identically(tmp_path):
-    config = Config(
-        task="mdp/tabular-10s5a",
-        num_episodes=2,
-        hidden_size=8,
-        num_tasks=8,
-        num_updates=4,
-        updates_per_chunk=2,
-        **RECIPE,
-    )
+    config = MDP.replace(num_updates=4, updates_per_chunk=2, **RECIPE)
     _, full = runner.train("rl2", config, tmp_path / "full", progress=False)
     _, cut = runner.train("rl2", config, tmp_path / "cut", progress=False, stop_at=1)
     _, resumed = runner.train("rl2", config, tmp_path / "cut", resume=True, progress=False)
@@ -183,9 +159,7 @@ def test_recipe_trains_and_resumes_bit_identically(tmp_path):
 
 
 def test_state_heads_read_the_current_states_row():
-    config = Config(
-        task="mdp/tabular-10s5a", num_episodes=2, hidden_size=8, num_tasks=4, state_heads=True
-    )
+    config = MDP.replace(state_heads=True)
     learner = RL2(config, make(config.task))
     params = learner.init().params
     obs, _ = learner.trial.reset(jax.random.PRNGKey(0), learner.family.default_params)
@@ -202,9 +176,7 @@ def test_state_heads_read_the_current_states_row():
 
 
 def test_observed_mean_rewards_match_a_python_loop():
-    config = Config(
-        task="mdp/tabular-10s5a", num_episodes=5, hidden_size=8, num_tasks=4, reward_decoder_coef=1
-    )
+    config = MDP.replace(num_episodes=5, reward_decoder_coef=1.0)
     learner = RL2(config, make(config.task))
     t = learner.rollout(learner.init().params, jax.random.PRNGKey(3), learner.family.default_params)
     assert t.decoded.shape == (50, 5)
@@ -224,14 +196,7 @@ def test_observed_mean_rewards_match_a_python_loop():
 
 
 def test_reward_decoder_trains_and_reports_its_loss_and_refuses_continuous_actions():
-    config = Config(
-        task="mdp/tabular-10s5a",
-        num_episodes=2,
-        hidden_size=8,
-        num_tasks=8,
-        reward_decoder_coef=1.0,
-        learning_rate=1e-2,
-    )
+    config = MDP.replace(reward_decoder_coef=1.0, learning_rate=1e-2)
     learner = RL2(config, make(config.task))
     _, metrics = learner.train_chunk(learner.init(), 2)
     assert np.all(np.isfinite(metrics["decoder_loss"])) and float(metrics["decoder_loss"][0]) > 0
