@@ -38,7 +38,7 @@ SINGLE = Config(
     objective_delay=2,
     anneal_steps=0,
     max_grad_norm=1e30,
-    inner_step_size=0.1,
+    inner_step_size=0.005,  # x about 23 valid steps: the inner step sums over them
     **TINY,
 )
 # Two environments of different shapes (obs 3 / act 1 and obs 2 / act 2), three agents.
@@ -124,7 +124,8 @@ def alpha(single):
 @pytest.mark.slow  # the second-order step compiles for about 10 s
 def test_the_meta_gradient_equals_central_finite_differences(single, agent, alpha):
     """In float64: the directional derivative of ``-mean Q1(s, pi_phi'(s))``, ``phi' = phi -
-    beta grad_phi L_alpha`` (first half of the batch), along a random direction of alpha."""
+    beta grad_phi sum_t L_alpha`` (the sum over the first half of the batch's valid steps, as
+    the official code), along a random direction of alpha."""
     learner, core = single, single.cores[0]
     half, beta = SINGLE.batch_size, SINGLE.inner_step_size
     policy, critics, alpha64 = as_float64((agent.policy, agent.critics, alpha))
@@ -143,7 +144,10 @@ def test_the_meta_gradient_equals_central_finite_differences(single, agent, alph
         """The meta-loss written out, and ``mean Q1(s, pi_phi(s))`` before the step."""
         inner, inner_mask = first(batch, mask, half)
         grads = jax.grad(
-            lambda phi: learned_loss(learner.net, a, core, phi, critics, inner, inner_mask)
+            lambda phi: (
+                jnp.sum(inner_mask)  # mean x count: the sum over the valid steps
+                * learned_loss(learner.net, a, core, phi, critics, inner, inner_mask)
+            )
         )(policy)
         updated = jax.tree_util.tree_map(lambda p, g: p - beta * g, policy, grads)
         q_new = core.q1(critics, batch.obs, core.act(updated, batch.obs))
@@ -504,3 +508,25 @@ def test_the_adam_inner_step_is_an_adam_step_from_the_agents_own_moments(agent):
         np.testing.assert_allclose(np.asarray(got), scale * m / np.sqrt(v + 1e-8), rtol=1e-5)
     sgd = MetaGenRL(SINGLE.replace(inner_step_size=0.01)).inner_step(agent, grads)
     assert not np.allclose(jax.tree_util.tree_leaves(sgd)[0], jax.tree_util.tree_leaves(step)[0])
+
+
+def test_policy_resets_are_staggered_over_the_population_and_keep_the_critics():
+    """``policy_reset_steps=6`` with 3 agents: agent i gets a fresh policy, target policy and
+    optimizer state when ``steps - update_after + 2 i`` is a positive multiple of 6."""
+    learner = MetaGenRL(POPULATION.replace(policy_reset_steps=6, update_after=10))
+    state = learner.init()
+    reset = jax.jit(learner._reset_policies)
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    ids = [[0, 2], [1]]  # round-robin: group 0 (Pendulum-v1) holds agents 0 and 2
+    fresh = {}
+    for steps in range(8, 24):
+        groups = reset(list(state.groups), jnp.int32(steps), keys)
+        for g, (new, old) in enumerate(zip(groups, state.groups, strict=True)):
+            assert_trees_equal(new.critics, old.critics)
+            assert_trees_equal(new.buffer, old.buffer)
+            for j, agent in enumerate(ids[g]):
+                pick = lambda tree, j=j: jax.tree_util.tree_map(lambda x: x[j], tree)  # noqa: E731
+                if not trees_equal(pick(new.policy), pick(old.policy)):
+                    assert trees_equal(pick(new.policy), pick(new.target_policy))
+                    fresh.setdefault(steps, []).append(agent)
+    assert fresh == {12: [2], 14: [1], 16: [0], 18: [2], 20: [1], 22: [0]}

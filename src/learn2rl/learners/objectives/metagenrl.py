@@ -127,11 +127,22 @@ class Config(ConfigMixin):
     from the agent's own Adam moments (official ``obj_func_second_order_adam``; epsilon inside
     the square root, as there, so that its second derivative stays finite), which matches the
     scale-free update the policy actually takes."""
+    inner_gradient: Literal["sum", "mean"] = "sum"
+    """What the inner step differentiates: the *sum* of ``L_alpha`` over the batch's valid steps,
+    as the official code does (``tf.gradients`` of the unreduced objective, so with 100 x 20 steps
+    its step is 2,000 times the mean's), or their mean (the policy's own loss)."""
     objective_delay: int = 2
     """Environment steps per meta-gradient step (official 2)."""
     anneal_steps: int = 5000
     """Steps over which the policy's loss moves from DDPG's to the learned objective (official
     10k; 0: the objective from the start)."""
+    policy_reset_steps: int = 0
+    """Re-initialise each agent's policy (with its target and optimizer state; critics and
+    buffer stay) every this many environment steps after ``update_after``, staggered over the
+    population so that it always holds policies of every age (0: never). The official code's
+    ``policy_reset_prob`` (off there by default) with a fixed period: the objective keeps
+    being trained on what meta-testing asks of it, training a fresh policy, and a policy it has
+    driven into saturation is replaced."""
     objective_units: int = 32
     """Width of the objective's MLPs."""
     objective_lstm_units: int = 32
@@ -183,6 +194,7 @@ class Config(ConfigMixin):
         )
         check_unit_interval(self, "gamma", "tau")
         check_choice(self, "inner_optimizer", ("sgd", "adam"))
+        check_choice(self, "inner_gradient", ("sum", "mean"))
         check_non_negative(
             self,
             "target_noise",
@@ -190,6 +202,7 @@ class Config(ConfigMixin):
             "random_steps",
             "update_after",
             "anneal_steps",
+            "policy_reset_steps",
         )
         if self.sequence_length < 2:
             raise Learn2RLError(
@@ -331,9 +344,9 @@ class MetaGenRL:
     def meta_gradient(self, core: AgentCore, alpha, agent: AgentState, batch, mask):
         """One agent's clipped meta-gradient of ``alpha`` and its policy-value gain.
 
-        ``batch`` holds ``2 x batch_size`` sub-trajectories: the inner SGD step uses the first
-        half, the meta-loss ``-mean Q1(s, pi_phi'(s))`` all of them. The critics are constants
-        here (only ``alpha`` is differentiated)."""
+        ``batch`` holds ``2 x batch_size`` sub-trajectories: the inner step (``inner_gradient``,
+        ``inner_optimizer``) uses the first half, the meta-loss ``-mean Q1(s, pi_phi'(s))`` all
+        of them. The critics are constants here (only ``alpha`` is differentiated)."""
         c = self.config
         half = c.batch_size
         inner = jax.tree_util.tree_map(lambda x: x[:half], batch)
@@ -343,6 +356,8 @@ class MetaGenRL:
             grads = jax.grad(
                 lambda phi: learned_loss(self.net, alpha, core, phi, critics, inner, mask[:half])
             )(agent.policy)
+            if c.inner_gradient == "sum":  # the mean's gradient times the number of valid steps
+                grads = jax.tree_util.tree_map(lambda g: g * jnp.sum(mask[:half]), grads)
             updated = jax.tree_util.tree_map(
                 lambda p, d: p - d, agent.policy, self.inner_step(agent, grads)
             )
@@ -364,6 +379,8 @@ class MetaGenRL:
             agents, _ = jax.vmap(core.collect)(state.groups[g], jax.random.split(k_collect, size))
             groups.append(agents)
             learn_keys.append(jax.random.split(k_learn, size))
+        if c.policy_reset_steps:
+            groups = self._reset_policies(groups, state.steps, keys)
         state = state.replace(groups=tuple(groups), steps=state.steps + 1)
         nan = {k: jnp.float32(jnp.nan) for k in ("critic_loss", "policy_loss", "value_gain")}
 
@@ -371,6 +388,28 @@ class MetaGenRL:
             return self._learn(state, learn_keys)
 
         return jax.lax.cond(state.steps >= c.update_after, learn, lambda s: (s, nan), state)
+
+    def _reset_policies(self, groups: list, steps: jax.Array, keys: jax.Array) -> list:
+        """``policy_reset_steps``: agent ``i`` gets a fresh policy whenever
+        ``steps - update_after + i * period // num_agents`` is a positive multiple of the
+        period."""
+        c = self.config
+        period, out = c.policy_reset_steps, []
+        for g, (core, agents) in enumerate(zip(self.cores, groups, strict=True)):
+            ids = jnp.arange(g, c.num_agents, len(self.cores))  # this group's agent indices
+            since = steps - c.update_after + ids * period // c.num_agents
+            due = (since > 0) & (since % period == 0)
+            k_reset = jax.random.split(jax.random.fold_in(keys[g], 1), len(ids))
+
+            def reset(agents, core=core, due=due, k_reset=k_reset):
+                fresh = jax.vmap(core.reset_policy)(agents, k_reset)
+                pick = lambda new, old: jnp.where(  # noqa: E731
+                    due.reshape(due.shape + (1,) * (new.ndim - 1)), new, old
+                )
+                return jax.tree_util.tree_map(pick, fresh, agents)
+
+            out.append(jax.lax.cond(due.any(), reset, lambda a: a, agents))
+        return out
 
     def _learn(self, state: TrainState, learn_keys):
         c = self.config

@@ -142,6 +142,14 @@ class AgentCore:
             episodes=jnp.int32(0),
         )
 
+    def reset_policy(self, state: AgentState, key: jax.Array) -> AgentState:
+        """``state`` with a freshly initialised policy (and target policy and optimizer state);
+        critics, buffer and environment are kept."""
+        policy = self.policy_net.init(key, jnp.zeros((self.env.observation_size,), jnp.float32))
+        return state.replace(
+            policy=policy, target_policy=policy, policy_opt=self.policy_tx.init(policy)
+        )
+
     # --- acting ------------------------------------------------------------------------------
     def collect(self, state: AgentState, key: jax.Array) -> tuple[AgentState, jax.Array]:
         """One environment step with exploration; the transition goes to the buffer, the
