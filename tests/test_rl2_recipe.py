@@ -195,6 +195,22 @@ def test_observed_mean_rewards_match_a_python_loop():
     assert counts.sum() == 50 and mask.sum() > 0
 
 
+def test_a_bandit_is_one_state_for_the_reward_decoder():
+    config = Config(task="bandit/independent-5arm", num_episodes=12, hidden_size=8, num_tasks=8,
+                    reward_decoder_coef=1.0)  # fmt: skip
+    learner = RL2(config, make(config.task))
+    t = learner.rollout(learner.init().params, jax.random.PRNGKey(4), learner.family.default_params)
+    assert t.decoded.shape == (12, 5)
+    target, mask = observed_mean_rewards(t, 5)
+    sums, counts = np.zeros(5), np.zeros(5)
+    for step in range(12):
+        np.testing.assert_array_equal(np.asarray(mask[step]) > 0, counts > 0)
+        seen = counts > 0
+        np.testing.assert_allclose(np.asarray(target[step])[seen], sums[seen] / counts[seen])
+        counts[t.action[step]] += 1
+        sums[t.action[step]] += float(t.reward[step])
+
+
 def test_reward_decoder_trains_and_reports_its_loss_and_refuses_continuous_actions():
     config = MDP.replace(reward_decoder_coef=1.0, learning_rate=1e-2)
     learner = RL2(config, make(config.task))

@@ -96,7 +96,7 @@ class Config(ConfigMixin):
     """Weight of an auxiliary loss (0: off): a decoder reads, from the recurrent state, the mean
     reward each action has paid in the current state so far in the trial, regressed onto the
     observed means of the trial's earlier steps (families with one-hot states, e.g. tabular
-    MDPs)."""
+    MDPs, or without observations, e.g. bandits)."""
     normalize_returns: bool = False
     """The value head predicts returns standardised by the running mean and standard deviation of
     all value targets seen so far (Duan et al. 2016's value network fits such normalised
@@ -207,9 +207,12 @@ def observed_mean_rewards(transitions: Transition, num_actions: int):
     """For each step of one trial: the mean reward each action has paid in the current state at
     the trial's earlier steps, ``[T, num_actions]``, and a mask of the actions tried there.
 
-    The state is the step's (one-hot) observation; steps after the trial's end count nothing.
+    The state is the step's (one-hot) observation, or a single state for a family without
+    observations (bandits); steps after the trial's end count nothing.
     """
     states = transitions.obs.obs.reshape(transitions.reward.shape[0], -1).astype(jnp.float32)
+    if states.shape[1] == 0:
+        states = jnp.ones((states.shape[0], 1), jnp.float32)
     taken = jax.nn.one_hot(transitions.action, num_actions) * transitions.valid[:, None]
     pairs = states[:, :, None] * taken[:, None, :]  # [T, S, A]: the pair visited at t
     rewards = pairs * transitions.reward[:, None, None]

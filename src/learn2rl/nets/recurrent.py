@@ -212,7 +212,7 @@ class RecurrentActorCritic(nn.Module):
         )
         self.value_head = nn.Dense(rows, kernel_init=nn.initializers.orthogonal(1.0))
         if self.reward_decoder:
-            self.decoder = nn.Dense(self.obs_size * self.num_actions)
+            self.decoder = nn.Dense(max(self.obs_size, 1) * self.num_actions)
         if self.continuous:
             self.log_std = self.param(
                 "log_std",
@@ -256,10 +256,13 @@ class RecurrentActorCritic(nn.Module):
     def decode(self, state, obs: TrialObs) -> jax.Array:
         """The decoder's estimate, from the state *after* the step that saw ``obs``, of the mean
         reward of each action in the observed state so far (``[num_actions]``; the observation is
-        a one-hot state, and the decoder is indexed by it)."""
+        a one-hot state, and the decoder is indexed by it; a family without observations, a
+        bandit, has one state)."""
         if self.previous_obs:
             state = state[0]
         hidden = self._output(state[0] if self.separate_value else state)
+        if self.obs_size == 0:  # no observation (bandits): one state
+            return self.decoder(hidden)
         table = self.decoder(hidden).reshape(self.obs_size, self.num_actions)
         return jnp.ravel(obs.obs).astype(jnp.float32) @ table
 
