@@ -49,6 +49,13 @@ def run_cli(*args):
         (["train", "--out", "{tmp}/a", "--set", "colour=blue"], "unknown config field"),
         (["train", "--out", "{tmp}/a", "--set", "num_tasks=many"], "cannot read"),
         (["reproduce", "no-such-paper", "--out", "{tmp}/a"], "unknown experiment"),
+        (
+            ["reproduce", "duan2016-mdps", "--out", "{tmp}/a", "--cells", "n10,n7"],
+            "duan2016-mdps has no cell 'n7'; its cells: n10, n25, n50, n75, n100",
+        ),
+        (["reproduce", "kirsch2020", "--out", "{tmp}/a", "--cells", "n10"], "no cells to choose"),
+        (["reproduce", "demo", "--out", "{tmp}/a", "--cells", "n10"], "takes no --cells"),
+        (["reproduce", "duan2016-mdps", "--out", "{tmp}/a", "--cells", ","], "at least one cell"),
         (["evaluate", "--checkpoint", "{tmp}/missing", "--out", "{tmp}/a"], "no checkpoint"),
         (["demo", "--out", "{tmp}/a", "--num-test-tasks", "0"], "must be positive"),
     ],

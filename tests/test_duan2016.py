@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from learn2rl.errors import Learn2RLError
 from learn2rl.evaluation import EvalResult
 
 TINY = ["num_updates=4", "num_tasks=8", "updates_per_chunk=2", "hidden_size=8"]  # --set values
@@ -122,6 +123,18 @@ def test_bandit_suite_runs_a_cell_tunes_and_keeps_it(tmp_path):
     written = (tmp_path / "n10-k5" / "results.json").stat().st_mtime_ns
     assert run()["rows"] == result["rows"]
     assert (tmp_path / "n10-k5" / "results.json").stat().st_mtime_ns == written
+    # --cells: a cell not asked for is not run, but one finished before stays in the report; a
+    # finding across cells that were not run says so.
+    two = dataclasses.replace(
+        suite, cells=lambda quick: [*suite.cells(quick), duan2016.cell(10, 10)]
+    )
+    partial = pipeline.run_suite(two, tmp_path, quick=True, overrides=TINY, progress=False,
+                                 num_test_tasks=16, cells=["n10-k5"])  # fmt: skip
+    assert partial["rows"] == result["rows"] and not (tmp_path / "n10-k10").exists()
+    assert "Cells not run yet with these settings: n10-k10." in (tmp_path / "report.md").read_text()
+    with pytest.raises(Learn2RLError) as err:
+        pipeline.run_suite(two, tmp_path, quick=True, cells=["n10-k7"])
+    assert str(err.value) == "duan2016-bandits has no cell 'n10-k7'; its cells: n10-k5, n10-k10"
 
 
 def _totals(name, totals, task="mdp/tabular-10s5a"):

@@ -204,17 +204,25 @@ def reproduce(
     ] = None,
     seed: SeedOption = None,
     set_: SetOption = None,
+    cells: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option(help="Only these cells of a table, comma-separated (e.g. n10,n25)."),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ):
     """Run a named paper experiment and write its report.
 
     --set FIELD=VALUE changes that field of every learner config in the experiment that has it;
-    --seed sets the first training seed (seed s of --seeds N is seed + s).
+    --seed sets the first training seed (seed s of --seeds N is seed + s); --cells runs only those
+    cells of a table (the report then covers the cells run so far with the same settings).
     """
     from learn2rl.experiments import get_experiment, takes_options
 
     experiment = get_experiment(name)
-    options = {"seeds": seeds, "seed": seed, "overrides": list(set_ or [])}
+    chosen = [c.strip() for c in cells.split(",") if c.strip()] if cells is not None else []
+    if cells is not None and not chosen:
+        raise Learn2RLError("--cells needs at least one cell id, e.g. --cells n10")
+    options = {"seeds": seeds, "seed": seed, "overrides": list(set_ or []), "cells": chosen}
     given = {k: v for k, v in options.items() if v is not None and v != []}
     if given and not takes_options(name):
         flags = ", ".join("--set" if k == "overrides" else f"--{k}" for k in given)

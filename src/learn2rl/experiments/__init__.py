@@ -25,6 +25,8 @@ def _spec_runner(module_name: str, attribute: str = "SPEC") -> Callable:
         from learn2rl.experiments.spec import Suite
 
         spec = getattr(importlib.import_module(f"learn2rl.experiments.{module_name}"), attribute)
+        if not isinstance(spec, Suite) and options.get("cells"):
+            raise Learn2RLError(f"{spec.id} is a single experiment: it has no cells to choose")
         go = pipeline.run_suite if isinstance(spec, Suite) else pipeline.run
         return go(spec, out, quick=quick, progress=progress, console=console, **options)
 

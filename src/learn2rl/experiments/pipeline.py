@@ -388,12 +388,24 @@ def run_suite(
     finished before with the same settings, then test the suite's findings across cells and write
     its report.md and results.json (``{"cells": {id: results.json of the cell}}``)."""
     out = Path(out)
-    specs = [c for c in suite.cells(quick) if cells is None or c.id in cells]
+    specs = list(suite.cells(quick))
+    if cells is not None:
+        ids = [c.id for c in specs]
+        unknown = [c for c in cells if c not in ids]
+        if unknown:
+            raise Learn2RLError(
+                f"{suite.id} has no cell {', '.join(map(repr, unknown))}; its cells: "
+                f"{', '.join(ids)}"
+            )
     done: dict[str, dict] = {}
     train_dir = out / "train" if suite.shared_training else None
     for cell in specs:
         where = out / cell.id
         cached = _finished_cell(where, cell, quick, seeds, overrides, seed, num_test_tasks)
+        if cells is not None and cell.id not in cells:
+            if cached is not None:  # not asked for, but finished before: in the report
+                done[cell.id] = cached
+            continue
         if cached is not None:
             if console is not None:
                 console.print(f"{cell.id}: finished before with these settings, kept ({where})")
@@ -402,9 +414,17 @@ def run_suite(
         run(cell, where, quick, seeds, overrides, seed, progress, console, num_test_tasks,
             train_dir=train_dir)  # fmt: skip
         done[cell.id] = json.loads((where / "results.json").read_text())
+    missing = [c.id for c in specs if c.id not in done]
     findings = []
     for f in suite.findings:
-        value, text = f.measure(done)
+        try:
+            value, text = f.measure(done)
+        except KeyError:  # a finding across cells, some of them not run yet (--cells)
+            if not missing:
+                raise
+            text = f"not measured: cells {', '.join(missing)} not run yet"
+            findings.append(finding(f.claim, text, f.criterion, False))
+            continue
         findings.append(finding(f.claim, text, f.criterion, f.holds(value)))
     if suite.cell_findings:
         findings += [f for cell in done.values() for f in cell.get("findings", [])]
@@ -417,6 +437,7 @@ def run_suite(
         f"Command: `{_command(suite.id, quick, seeds, seed, overrides)}`. {suite.paper}, "
         f"{suite.section}. {suite.intro} Each cell's own report is in its directory.",
         "",
+        *([f"Cells not run yet with these settings: {', '.join(missing)}.", ""] if missing else []),
         *(suite.sections(done) if suite.sections else ()),
         "",
         "## Findings (tested)",
