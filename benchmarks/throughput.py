@@ -23,9 +23,13 @@ of the same cell), e.g. ``--networks gru ln-gru+value wn-gru+value`` for the nor
 Duan et al. 2016 (``nets.recurrent.NormGRUCell``) beside today's tanh GRU.
 
 ``--families`` measures the environments alone instead: each control family stepped through
-``learn2rl.trial.Trial`` with uniform random actions in its action box, ``jit(vmap)`` over 1 and
-256 tasks (``--tasks``) of a ``lax.scan`` of steps, one device; the median of ``--repeats`` timed
-calls after a compile-and-warm-up call (timed apart) and one more untimed call.
+``learn2rl.trial.Trial`` with uniform random actions in its action box, ``jit(vmap)`` over 1, 64,
+256 and 1024 tasks (``--tasks``) of a ``lax.scan`` of steps, one device; the median of
+``--repeats`` timed calls after a compile-and-warm-up call (timed apart) and one more untimed call.
+``--backends c mjx`` measures the locomotion families on both physics backends (the C engine
+through ``mujoco.rollout`` on the host, and MJX); ``--policy`` puts a policy in the loop: the
+actions come from MAML's policy network (two tanh layers of 100) applied to each observation, as
+when a learner collects episodes.
 """
 
 from __future__ import annotations
@@ -122,40 +126,58 @@ def measure(
     }
 
 
-def measure_family(task_id: str, num_tasks: int, steps: int, repeats: int):
-    """Env-steps/s of one family's trial step, random actions, vmapped over ``num_tasks`` tasks."""
+def _policy_network(family):
+    """MAML's policy (100-100 tanh MLP, tanh-squashed mean) with fixed random weights."""
+    from learn2rl.nets.mlp import MLP
+
+    net = MLP(hidden_sizes=(100, 100), out_size=family.action_size, activation="tanh")
+    weights = net.init(jax.random.PRNGKey(0), jax.numpy.zeros(family.observation_size))
+    return lambda obs: jax.numpy.tanh(net.apply(weights, obs))
+
+
+def measure_family(task_id: str, num_tasks: int, steps: int, repeats: int, policy: bool = False):
+    """Env-steps/s of one family's trial step, vmapped over ``num_tasks`` tasks; random actions,
+    or (``policy``) actions from a policy network on the observation."""
     family = make(task_id)
     # Enough episodes that the trial never ends inside the measurement (episodes still reset).
     trial = Trial(family, num_episodes=10_000)
     params = family.tasks(num_tasks, "test")
     low, high = family.action_low, family.action_high
 
-    def rollout(params, state, key):
+    def rollout(params, state, obs, key):
         def body(carry, _):
-            state, key = carry
+            state, obs, key = carry
             key, k_action, k_step = jax.random.split(key, 3)
-            action = jax.random.uniform(k_action, (family.action_size,), minval=low, maxval=high)
-            _, state, reward, _, _ = trial.step(k_step, state, action, params)
-            return (state, key), reward
+            if act is None:
+                action = jax.random.uniform(
+                    k_action, (family.action_size,), minval=low, maxval=high
+                )
+            else:
+                action = act(obs.obs) + 0.1 * jax.random.normal(k_action, (family.action_size,))
+            obs, state, reward, _, _ = trial.step(k_step, state, action, params)
+            return (state, obs, key), reward
 
-        (state, key), rewards = jax.lax.scan(body, (state, key), None, length=steps)
-        return state, key, rewards.sum()
+        (state, obs, key), rewards = jax.lax.scan(body, (state, obs, key), None, length=steps)
+        return state, obs, key, rewards.sum()
 
+    act = _policy_network(family) if policy else None
     keys = jax.random.split(jax.random.PRNGKey(0), num_tasks)
-    _, state = jax.jit(jax.vmap(trial.reset))(keys, params)
+    obs, state = jax.jit(jax.vmap(trial.reset))(keys, params)
     run = jax.jit(jax.vmap(rollout))
     tic = time.perf_counter()
-    state, keys, total = jax.block_until_ready(run(params, state, keys))
+    state, obs, keys, total = jax.block_until_ready(run(params, state, obs, keys))
     compile_seconds = time.perf_counter() - tic
-    state, keys, total = jax.block_until_ready(run(params, state, keys))
+    state, obs, keys, total = jax.block_until_ready(run(params, state, obs, keys))
     times = []
     for _ in range(repeats):
         tic = time.perf_counter()
-        state, keys, total = jax.block_until_ready(run(params, state, keys))
+        state, obs, keys, total = jax.block_until_ready(run(params, state, obs, keys))
         times.append(time.perf_counter() - tic)
     count = steps * num_tasks
     return {
         "task": task_id,
+        "backend": getattr(family, "backend", "jax"),
+        "policy": "mlp 100-100" if policy else "random",
         "parallel_tasks": num_tasks,
         "env_steps_per_s": count / float(np.median(times)),
         "min_env_steps_per_s": count / max(times),
@@ -168,26 +190,33 @@ def measure_family(task_id: str, num_tasks: int, steps: int, repeats: int):
 
 def families_main(args):
     rows = []
-    for task_id in args.family_ids:
-        for num_tasks in args.tasks:
-            steps = max(5, args.chunk // max(1, int(np.sqrt(num_tasks))))
-            rows.append(measure_family(task_id, num_tasks, steps, args.repeats))
-            print(f"done: {task_id} x {num_tasks}", file=sys.stderr, flush=True)
+    for base_id in args.family_ids:
+        locomotion = base_id.startswith(("control/cheetah", "control/ant"))
+        ids = [f"{base_id}[backend={b}]" for b in args.backends] if locomotion else [base_id]
+        for task_id in ids:
+            for num_tasks in args.tasks:
+                steps = max(5, args.chunk // max(1, int(np.sqrt(num_tasks))))
+                if "backend=c" in task_id:  # cheap per call: keep the timed calls ~1 s long
+                    steps = max(steps, 20)
+                rows.append(measure_family(task_id, num_tasks, steps, args.repeats, args.policy))
+                print(f"done: {task_id} x {num_tasks}", file=sys.stderr, flush=True)
     env = environment_info()
     if args.json:
         json.dump({"benchmark": "family-throughput", "rows": rows, "environment": env}, sys.stdout)
         print()
         return
-    print("Control families: trial steps with random actions, jit(vmap) over tasks, one device")
+    actions = "policy-network" if args.policy else "random"
+    print(f"Control families: trial steps with {actions} actions, jit(vmap) over tasks, one device")
     print("machine: " + ", ".join(f"{k} {v}" for k, v in env.items()))
     print(
-        f"| task | parallel tasks | env-steps/s (median of {args.repeats}) | min .. max "
-        "| first call incl. compile |"
+        f"| task | backend | actions | parallel tasks | env-steps/s (median of {args.repeats}) "
+        "| min .. max | first call incl. compile |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['task']} | {r['parallel_tasks']} | {r['env_steps_per_s']:,.0f} | "
+            f"| {r['task'].split('[')[0]} | {r['backend']} | {r['policy']} | "
+            f"{r['parallel_tasks']} | {r['env_steps_per_s']:,.0f} | "
             f"{r['min_env_steps_per_s']:,.0f} .. {r['max_env_steps_per_s']:,.0f} | "
             f"{r['first_call_s_incl_compile']:.1f} s |"
         )
@@ -208,6 +237,12 @@ def main(argv=None):
     parser.add_argument("--family-ids", nargs="+", default=CONTROL_FAMILIES)
     parser.add_argument("--chunk", type=int, default=100, help="(--families) steps per call")
     parser.add_argument(
+        "--backends", nargs="+", default=["c", "mjx"], help="(--families) locomotion physics"
+    )
+    parser.add_argument(
+        "--policy", action="store_true", help="(--families) actions from a policy network"
+    )
+    parser.add_argument(
         "--duan2016", action="store_true", help="RL^2 on the tabular-MDP and maze families"
     )
     parser.add_argument(
@@ -218,7 +253,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     if args.families:
-        args.tasks = args.tasks or [1, 256]
+        args.tasks = args.tasks or [1, 64, 256, 1024]
         return families_main(args)
     specs = args.rl2_task or (DUAN2016_TASKS if args.duan2016 else None)
     tasks = [parse_rl2_task(spec) for spec in specs] if specs else [None]

@@ -19,14 +19,14 @@ from learn2rl.tasks.adapters import (
     make_env,
 )
 
-# The MJX locomotion families take seconds to build and compile a step.
-MJX_PREFIXES = ("control/cheetah-", "control/ant-")
+# The locomotion families share one FamilyEnv path (on the C engine by default on a CPU).
+LOCOMOTION_PREFIXES = ("control/cheetah-", "control/ant-")
 
 
 def _env_params():
-    """Every pure-JAX environment; of the MJX families (one FamilyEnv path) only one, as slow."""
-    names = [name for name in list_envs() if not name.startswith(MJX_PREFIXES)]
-    return [*names, pytest.param("control/cheetah-vel", marks=pytest.mark.slow)]
+    """Every pure-JAX environment and, of the locomotion families, one."""
+    names = [name for name in list_envs() if not name.startswith(LOCOMOTION_PREFIXES)]
+    return [*names, "control/cheetah-vel"]
 
 
 # --- names ------------------------------------------------------------------------------------

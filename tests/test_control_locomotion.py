@@ -1,10 +1,15 @@
-"""MJX locomotion families (tasks/control/locomotion.py) against plain C MuJoCo.
+"""Locomotion families (tasks/control/locomotion.py), both backends, against plain C MuJoCo.
 
-MJX compiles are slow, so each family is compiled once per module (``jit(vmap(step_env))`` over a
-small batch of tasks) and every test of that family reuses it.
+The C backend (``backend="c"``, MuJoCo's C engine through ``mujoco.rollout`` on the host) and the
+MJX backend must give the same transitions: each is checked against an independent reference
+(``tests/reference/locomotion_reference.py``), and the two against each other on every family.
+MJX compiles are slow, so each MJX family is compiled once per module (``jit(vmap(step_env))`` over
+a small batch of tasks), its tests are ``slow``, and every test of that family reuses it.
 
-Reference tolerances. The reference steps the same MJCF with C MuJoCo in float64, starting every
-environment step from the state the MJX family reached (a transition-by-transition comparison:
+Reference tolerances. The C backend runs the reference's float64 physics and rounds the state to
+float32 between environment steps: it agrees to ``atol = 1e-4``. For MJX, the reference steps
+the same MJCF with C MuJoCo in float64, starting every environment step from the state the MJX
+family reached (a transition-by-transition comparison:
 over many steps two simulations of a contact-rich robot drift apart in any case, float32 against
 float64). Per transition the runner agrees to about 1e-5 and the quadruped, whose four feet make
 and break contact, to about 1e-2 on the worst velocity (median 1e-5): tolerances are ``atol =
@@ -46,12 +51,17 @@ class Compiled:
 
 @pytest.fixture(scope="module")
 def dynamics():
-    return Compiled("control/cheetah-dynamics")
+    return Compiled("control/cheetah-dynamics", backend="mjx")
 
 
 @pytest.fixture(scope="module")
 def ant():
-    return Compiled("control/ant-dir")
+    return Compiled("control/ant-dir", backend="mjx")
+
+
+@pytest.fixture(scope="module")
+def ant_c():
+    return Compiled("control/ant-dir", backend="c")
 
 
 def reference_model(family, params, i):
@@ -96,6 +106,64 @@ def run_against_reference(c: Compiled, num_steps: int, atol: float):
 
 
 # --- (1) reference: C MuJoCo, transition by transition --------------------------------------
+@pytest.mark.parametrize("task_id", IDS)
+def test_c_backend_matches_the_reference(task_id):
+    c = Compiled(task_id, backend="c")
+    assert c.family.backend == "c" and c.family.mjx_model is None
+    run_against_reference(c, num_steps=8, atol=1e-4)
+
+
+def test_auto_backend_is_c_on_the_cpu_and_bad_names_are_rejected():
+    assert jax.default_backend() == "cpu"
+    assert make("control/cheetah-dir").backend == "c"
+    assert make("control/cheetah-dir[backend=mjx]").backend == "mjx"
+    assert make("control/cheetah-dir", backend="mjx") != make("control/cheetah-dir")
+    with pytest.raises(Learn2RLError, match="backend must be one of auto, c, mjx"):
+        make("control/cheetah-dir", backend="warp")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_id", IDS)
+def test_c_and_mjx_backends_give_the_same_transitions(task_id):
+    """The contract between the backends: from the same states, with the same actions, the same
+    observations, rewards and terminations (float32 against float64 physics: the tolerances of
+    the reference tests), step after step."""
+    c_family = make(task_id, backend="c")
+    mjx_family = make(task_id, backend="mjx")
+    params = c_family.tasks(NUM_TASKS, "test")
+    keys = jax.random.split(jax.random.PRNGKey(3), NUM_TASKS)
+    _, state = jax.vmap(c_family.reset_env)(keys, params)
+    steps = [jax.jit(jax.vmap(f.step_env)) for f in (c_family, mjx_family)]
+    atol = 5e-2 if c_family.free_root else 1e-3
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        actions = jnp.asarray(rng.uniform(-1, 1, (NUM_TASKS, c_family.action_size)), jnp.float32)
+        (o1, s1, r1, d1, _), (o2, _, r2, d2, _) = (f(keys, state, actions, params) for f in steps)
+        np.testing.assert_allclose(np.asarray(o1), np.asarray(o2), rtol=1e-3, atol=atol)
+        np.testing.assert_allclose(np.asarray(r1), np.asarray(r2), rtol=1e-3, atol=atol)
+        np.testing.assert_array_equal(np.asarray(d1), np.asarray(d2))
+        state = s1
+
+
+def test_c_backend_steps_every_row_of_nested_vmaps_in_one_host_call():
+    family = make("control/cheetah-dynamics", backend="c")
+    params = family.tasks(3, "test")
+    keys = jax.random.split(jax.random.PRNGKey(0), (3, 4))
+    _, states = jax.vmap(jax.vmap(family.reset_env, in_axes=(0, None)))(keys, params)
+    actions = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (3, 4, 6)), jnp.float32)
+    step = jax.jit(jax.vmap(jax.vmap(family.step_env, in_axes=(0, 0, 0, None))))
+    engine = family._engine
+    calls, rows = engine.calls, engine.rows
+    obs, new_states, *_ = step(keys, states, actions, params)
+    assert (engine.calls - calls, engine.rows - rows) == (1, 12)
+    # every row is its own transition: row (i, j) equals the unbatched step of that row
+    for i, j in [(0, 0), (2, 3), (1, 2)]:
+        task = jax.tree.map(lambda x, i=i: x[i], params)
+        state = jax.tree.map(lambda x, i=i, j=j: x[i, j], states)
+        want = jax.jit(family.step_env)(keys[i, j], state, actions[i, j], task)[0]
+        np.testing.assert_allclose(np.asarray(obs[i, j]), np.asarray(want), atol=1e-6)
+
+
 @pytest.mark.slow
 def test_cheetah_dynamics_matches_c_mujoco_with_per_task_physics(dynamics):
     params = dynamics.params
@@ -130,7 +198,7 @@ def test_jit_and_nojit_steps_agree(monkeypatch):
     """The family's own code (clip, physics scales, reward, observation, termination, reset) gives
     the same numbers with and without jit. MJX itself is stubbed here: one eager MJX step takes
     tens of seconds, and its jitted physics is checked against C MuJoCo above."""
-    family = make("control/cheetah-dynamics", episode_length=3)
+    family = make("control/cheetah-dynamics", episode_length=3, backend="mjx")
 
     def stub_physics(qpos, qvel, action, params):
         model = family.physics(params)  # the per-task scales, as the real step applies them
@@ -189,8 +257,8 @@ def test_priors():
     np.testing.assert_array_equal(family.tasks(3).target, family.tasks(3).target)
 
 
-def test_reset_noise_is_small_uniform_and_keyed(ant):
-    family = ant.family
+def test_reset_noise_is_small_uniform_and_keyed(ant_c):
+    family = ant_c.family
     keys = jax.random.split(jax.random.PRNGKey(0), 64)
     _, states = jax.vmap(family.reset_env, in_axes=(0, None))(keys, family.task(0))
     offset = np.asarray(states.qpos) - np.asarray(family.mj_model.qpos0)
@@ -202,8 +270,9 @@ def test_reset_noise_is_small_uniform_and_keyed(ant):
     np.testing.assert_array_equal(again.qpos, states.qpos[0])
 
 
-@pytest.mark.slow
-def test_ant_terminates_when_the_torso_falls(ant):
+@pytest.mark.parametrize("backend", ["c", pytest.param("mjx", marks=pytest.mark.slow)])
+def test_ant_terminates_when_the_torso_falls(backend, request):
+    ant = request.getfixturevalue("ant_c" if backend == "c" else "ant")
     # Task 0 lies on its back on the floor (torso centre at 0.20 m); task 1 is thrown up to 1.5 m.
     qpos = ant.state.qpos.at[0, 2:7].set(jnp.array([0.2, 0.0, 1.0, 0.0, 0.0]))
     qpos = qpos.at[1, 2].set(1.5)
@@ -218,7 +287,6 @@ def test_ant_terminates_when_the_torso_falls(ant):
     assert np.all(np.asarray(terminated))
 
 
-@pytest.mark.slow
 def test_trial_under_vmap_over_tasks_resets_after_the_horizon():
     family = make("control/cheetah-vel", episode_length=3)
     trial = Trial(family, num_episodes=2)
@@ -258,6 +326,7 @@ def test_import_learn2rl_does_not_import_mujoco():
         ({"frame_skip": 2.5}, "frame_skip must be a positive integer"),
         ({"ctrl_cost": -0.1}, "ctrl_cost must be a finite non-negative number"),
         ({"reset_noise": float("nan")}, "reset_noise must be a finite non-negative"),
+        ({"backend": "gpu"}, "backend must be one of auto, c, mjx"),
     ],
 )
 def test_bad_parameters_are_rejected(kwargs, match):

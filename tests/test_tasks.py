@@ -12,6 +12,7 @@ from learn2rl.tasks import (
     list_tasks,
     make,
 )
+from learn2rl.tasks.registry import parse_options
 from learn2rl.trial import Trial
 from tests.reference import numpy_reference as ref
 
@@ -22,11 +23,6 @@ def test_every_registered_task_resets_steps_and_samples(task_id):
     family = make(task_id)
     params = family.sample(jax.random.PRNGKey(0))
     obs, state = family.reset(jax.random.PRNGKey(1), params)
-    if task_id.startswith(("control/cheetah", "control/ant")):
-        # One eager MJX step takes 20-30 s; tests/test_control_locomotion.py steps these families
-        # (jitted, vmapped, against C MuJoCo) with shared compiled functions.
-        assert obs.shape == (family.observation_size,)
-        return
     # Continuous-control families take float vectors; discrete ones an action index.
     action = jnp.zeros((family.action_size,)) if family.continuous else jnp.int32(0)
     # gymnax 1.x API: six return values, terminated and truncated separately.
@@ -47,6 +43,22 @@ def test_every_registered_task_resets_steps_and_samples(task_id):
 def test_unknown_task_id_lists_known_ids():
     with pytest.raises(Learn2RLError, match="bandit/independent-2arm"):
         make("bandit/nope")
+
+
+def test_options_in_a_task_id_override_the_defaults():
+    family = make("bandit/independent-5arm[pulls_per_episode=3]")
+    assert family.episode_length == 3 and family.num_arms == 5
+    assert family.family_id == "bandit/independent-5arm[pulls_per_episode=3]"
+    assert parse_options("a/b[x=1, y=(0.5, 2), z=mjx, w=True]") == (
+        "a/b",
+        {"x": 1, "y": (0.5, 2), "z": "mjx", "w": True},
+    )
+    with pytest.raises(Learn2RLError, match="unknown task id 'bandit/nope'"):
+        make("bandit/nope[x=1]")
+    with pytest.raises(Learn2RLError, match=r"options are written \[name=value,...\]"):
+        make("bandit/independent-5arm[3]")
+    with pytest.raises(Learn2RLError, match="unexpected keyword argument 'colour'"):
+        make("bandit/independent-5arm[colour=red]")
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True])

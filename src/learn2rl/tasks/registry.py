@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 from collections.abc import Callable
 from typing import Any
@@ -25,22 +26,57 @@ def register(task_id: str, factory: Callable[..., TaskFamily], description: str,
     _REGISTRY[task_id] = (factory, defaults, description)
 
 
+def parse_options(task_id: str) -> tuple[str, dict[str, Any]]:
+    """``"base[k=v,k2=v2]"`` -> ``("base", {k: v, k2: v2})``; values are Python literals where
+    they parse as one (numbers, booleans, tuples), strings otherwise. An id without brackets has
+    no options."""
+    if not task_id.endswith("]") or "[" not in task_id:
+        return task_id, {}
+    base, _, body = task_id[:-1].partition("[")
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(body):  # split at the commas outside parentheses
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(body[start:i])
+            start = i + 1
+    parts.append(body[start:])
+    options: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in parts)):
+        name, eq, text = item.partition("=")
+        if not eq or not name.strip().isidentifier():
+            raise Learn2RLError(
+                f"task id {task_id!r}: options are written [name=value,...], got {item!r}"
+            )
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            value = text.strip()
+        options[name.strip()] = value
+    return base, options
+
+
 def make(task_id: str, **overrides) -> TaskFamily:
     """Build the task family registered as ``task_id``; keyword arguments override its defaults.
 
-    Ids ``mix:<train>+...-><test>+...`` build an environment mixture (``tasks/mixture.py``)."""
+    Options may also be written into the id, ``"control/cheetah-dir[backend=mjx]"``, so that a
+    learner config (which names its task by id) can set them. Ids
+    ``mix:<train>+...-><test>+...`` build an environment mixture (``tasks/mixture.py``)."""
     if task_id.startswith("mix:"):
         from learn2rl.tasks import mixture  # imports the adapters, which import this module
 
         if overrides:
             raise Learn2RLError(f"{task_id}: a mixture id takes no overrides, got {overrides}")
         return mixture.from_id(task_id)
-    if task_id not in _REGISTRY:
-        raise Learn2RLError(
-            f"unknown task id {task_id!r}; known task ids: {', '.join(list_tasks())}"
-        )
-    factory, defaults, _ = _REGISTRY[task_id]
-    family = factory(**{**defaults, **overrides})
+    base, options = parse_options(task_id)
+    if base not in _REGISTRY:
+        raise Learn2RLError(f"unknown task id {base!r}; known task ids: {', '.join(list_tasks())}")
+    factory, defaults, _ = _REGISTRY[base]
+    try:
+        family = factory(**{**defaults, **options, **overrides})
+    except TypeError as error:
+        if not options:
+            raise
+        raise Learn2RLError(f"task id {task_id!r}: {error}") from None
     family.family_id = task_id
     return family
 

@@ -34,7 +34,16 @@ friction coefficients) and per degree of freedom (joint damping), uniformly from
 step applies them to the MJX model. They live in the task params, so ``jax.vmap`` over tasks steps
 robots with different physics side by side. ``(1, 1)`` (the default) switches a scale off.
 
-MuJoCo and MJX are imported when a family is constructed, not when ``learn2rl`` is imported.
+Physics backends (``backend=``): ``"c"``, MuJoCo's own C engine stepped in batches on the host
+(``tasks/control/c_engine.py``: one ``mujoco.rollout`` call on a thread pool per environment step of
+every row of a ``vmap``), or ``"mjx"``, MuJoCo MJX inside the jitted program. ``"auto"`` (the
+default) takes the C engine when JAX runs on the CPU, where it is many times faster than MJX,
+and MJX on an accelerator. Both give the same transitions to float32 precision. Choose one in a
+learner config through the task id, ``--set task=control/cheetah-dir[backend=mjx]``, or in code
+with ``make("control/cheetah-dir", backend="mjx")``.
+
+MuJoCo (and MJX for ``"mjx"``) is imported when a family is constructed, not when ``learn2rl`` is
+imported.
 """
 
 from __future__ import annotations
@@ -57,18 +66,47 @@ QUADRUPED_XML = ASSETS / "quadruped.xml"
 ENGINE_REQUIREMENT = "mujoco-mjx==3.17.0 and mujoco==3.17.0"
 
 
-def load_engine():
-    """``(mujoco, mujoco.mjx)``, imported on first use; a clear error if they are not installed."""
+BACKENDS = ("auto", "c", "mjx")
+
+
+def load_engine(mjx: bool = True):
+    """``(mujoco, mujoco.mjx or None)``, imported on first use; a clear error if missing."""
     try:
         # mujoco.mjx prints a line about its optional Warp backend on import; keep stdout clean.
         with contextlib.redirect_stdout(io.StringIO()):
             import mujoco
-            from mujoco import mjx
+
+            if mjx:
+                from mujoco import mjx as mjx_module
     except ImportError as error:
         raise Learn2RLError(
-            f"the locomotion families need MuJoCo MJX ({error}); install {ENGINE_REQUIREMENT}"
+            f"the locomotion families need MuJoCo ({error}); install {ENGINE_REQUIREMENT}"
         ) from None
-    return mujoco, mjx
+    return mujoco, (mjx_module if mjx else None)
+
+
+def resolve_backend(backend: str) -> str:
+    """``"c"`` or ``"mjx"``: ``"auto"`` is the C engine on the CPU and MJX on an accelerator."""
+    if backend not in BACKENDS:
+        raise Learn2RLError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "auto":
+        return "c" if jax.default_backend() == "cpu" else "mjx"
+    return backend
+
+
+_ENGINES: dict = {}
+
+
+def shared_engine(model_file: Path, frame_skip: int):
+    """One C engine (model, thread pool) per model file and frame skip, shared by equal families
+    (which share compiled functions, and with them the first family's callback)."""
+    from learn2rl.tasks.control.c_engine import CEngine
+
+    key = (str(model_file), int(frame_skip))
+    if key not in _ENGINES:
+        mujoco, _ = load_engine(mjx=False)
+        _ENGINES[key] = CEngine(mujoco.MjModel.from_xml_path(str(model_file)), frame_skip)
+    return _ENGINES[key]
 
 
 def check_scale(name: str, value) -> tuple[float, float]:
@@ -114,7 +152,7 @@ class Locomotion(ControlFamily):
     height_band: tuple[float, float] | None = None  # terminate when root z leaves it
     free_root: bool = False  # the root is a free joint (quaternion at qpos[3:7])
     # Built from ``model_file`` alone, so equal families have equal models (see TaskFamily).
-    _derived_attributes = ("mj_model", "mjx_model", "_data0")
+    _derived_attributes = ("mj_model", "mjx_model", "_data0", "_engine", "_mjx")
 
     def __init__(
         self,
@@ -126,8 +164,10 @@ class Locomotion(ControlFamily):
         mass_scale=(1.0, 1.0),
         friction_scale=(1.0, 1.0),
         damping_scale=(1.0, 1.0),
+        backend: str = "auto",
     ):
         super().__init__()
+        self.backend = resolve_backend(backend)
         self.episode_length = check_positive_int("episode_length", episode_length)
         self.frame_skip = check_positive_int("frame_skip", frame_skip)
         self.ctrl_cost = check_non_negative("ctrl_cost", ctrl_cost)
@@ -136,11 +176,16 @@ class Locomotion(ControlFamily):
         self.mass_range = check_scale("mass_scale", mass_scale)
         self.friction_range = check_scale("friction_scale", friction_scale)
         self.damping_range = check_scale("damping_scale", damping_scale)
-        mujoco, mjx = load_engine()
+        mujoco, mjx = load_engine(mjx=self.backend == "mjx")
         self._mjx = mjx
         self.mj_model = mujoco.MjModel.from_xml_path(str(self.model_file))
-        self.mjx_model = mjx.put_model(self.mj_model)
-        self._data0 = mjx.make_data(self.mjx_model)
+        if self.backend == "mjx":
+            self.mjx_model = mjx.put_model(self.mj_model)
+            self._data0 = mjx.make_data(self.mjx_model)
+            self._engine = None
+        else:
+            self.mjx_model = self._data0 = None
+            self._engine = shared_engine(self.model_file, self.frame_skip)
         self.dt = float(self.mj_model.opt.timestep) * self.frame_skip
         self.nq, self.nv = int(self.mj_model.nq), int(self.mj_model.nv)
         self.action_size = int(self.mj_model.nu)
@@ -208,7 +253,20 @@ class Locomotion(ControlFamily):
         return self.observe(qpos, qvel), state
 
     def simulate(self, qpos, qvel, action, params):
-        """``frame_skip`` MJX steps from ``(qpos, qvel)`` with ``ctrl = action``; new qpos, qvel."""
+        """``frame_skip`` physics steps from ``(qpos, qvel)`` with ``ctrl = action``; new qpos,
+        qvel (the C engine on the host, or MJX)."""
+        if self.backend == "c":
+            on = self.randomizes
+            scales = {
+                name: value
+                for name, value in (
+                    ("mass", params.mass_scale),
+                    ("friction", params.friction_scale),
+                    ("damping", params.damping_scale),
+                )
+                if on[name]
+            }
+            return self._engine.simulate(qpos, qvel, action, scales)
         model = self.physics(params)
         data = self._data0.replace(qpos=qpos, qvel=qvel, ctrl=action)
         data = jax.lax.fori_loop(0, self.frame_skip, lambda _, d: self._mjx.step(model, d), data)
