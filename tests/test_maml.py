@@ -258,6 +258,8 @@ def test_maesn_test_trials_start_from_the_latent_prior(tiny_family):
         (maml.Config, "gamma", 1.5, r"\[0, 1\]"),
         (maml.Config, "hidden_sizes", (100, 0), "hidden_sizes"),
         (maml.Config, "baseline", "value", "baseline"),
+        (maml.Config, "outer", "sgd", "outer"),
+        (maml.Config, "max_kl", 0.0, "positive number"),
         (reptile.Config, "inner_steps", 0, "positive integer"),
         (maesn.Config, "kl_weight", -1.0, ">= 0"),
         (maesn.Config, "num_tasks", 500, "num_train_tasks"),
@@ -293,3 +295,74 @@ def test_config_round_trips_through_json_types():
     assert maml.Config.from_dict(config.to_dict()) == config
     with pytest.raises(Learn2RLError, match="unknown"):
         maml.Config.from_dict({"nope": 1})
+
+
+# --- TRPO (Finn et al.'s outer loop) ------------------------------------------------------------
+def test_conjugate_gradient_solves_a_positive_definite_system_given_as_a_pytree():
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(5, 5))
+    a = m @ m.T + 0.5 * np.eye(5)
+    b = rng.normal(size=5)
+
+    def matvec(tree):
+        flat = jnp.concatenate([tree["u"], tree["v"]])
+        out = jnp.asarray(a, jnp.float32) @ flat
+        return {"u": out[:2], "v": out[2:]}
+
+    x, dot = maml.conjugate_gradient(matvec, {"u": jnp.asarray(b[:2]), "v": jnp.asarray(b[2:])}, 5)
+    np.testing.assert_allclose(np.concatenate([x["u"], x["v"]]), np.linalg.solve(a, b), rtol=1e-3)
+    assert (
+        float(dot({"u": jnp.ones(2), "v": jnp.ones(3)}, {"u": jnp.ones(2), "v": 2 * jnp.ones(3)}))
+        == 8
+    )
+
+
+@pytest.mark.slow
+def test_trpo_step_is_the_natural_gradient_step_inside_the_kl_bound(tiny_family):
+    """Against dense linear algebra: the step is parallel to (F + damping I)^-1 g (g the gradient
+    of the surrogate through the inner step, F the Hessian of the mean KL between the sampling
+    and the new post-update policies, both from jax.hessian on the flattened parameters), its
+    length puts the quadratic model of the KL at max_kl times a power of the backtracking ratio,
+    and the measured KL is within max_kl while the surrogate improves."""
+    config = maml.Config(
+        **TINY, outer="trpo", activation="tanh", cg_iterations=60, cg_damping=1e-2, max_kl=0.01
+    )
+    learner = maml.MAML(config, tiny_family)
+    with jax.enable_x64(True):
+        params, batch = _meta_batch(learner)
+        to64 = lambda tree: jax.tree.map(  # noqa: E731
+            lambda x: jnp.asarray(x, jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x,
+            tree,
+        )
+        params, batch = to64(params), to64(batch)
+        data = maml.trpo_batch(learner.meta, params, *batch)
+        new_params, info = maml.trpo_step(learner.meta, params, data)
+        flat, unravel = ravel_pytree(params)
+        objectives = lambda v: maml.trpo_objectives(learner.meta, unravel(v), data)  # noqa: E731
+        g = jax.grad(lambda v: objectives(v)[0])(flat)
+        fisher = jax.hessian(lambda v: objectives(v)[1])(flat) + 1e-2 * jnp.eye(flat.size)
+        want = np.linalg.solve(np.asarray(fisher), np.asarray(g))
+        step = np.asarray(ravel_pytree(new_params)[0] - flat)
+        assert bool(info["accepted"])
+        cosine = step @ want / (np.linalg.norm(step) * np.linalg.norm(want))
+        assert cosine > 0.999
+        quadratic_kl = 0.5 * step @ np.asarray(fisher) @ step
+        np.testing.assert_allclose(
+            quadratic_kl, 0.01 * 0.8 ** (2 * float(info["backtracks"])), rtol=1e-3
+        )
+        surrogate0, kl0 = objectives(flat)
+        surrogate1, kl1 = objectives(ravel_pytree(new_params)[0])
+        assert float(kl0) < 1e-12 and 0 < float(kl1) <= 0.01
+        assert float(surrogate1) > float(surrogate0)
+
+
+@pytest.mark.slow
+def test_maml_with_the_trpo_outer_loop_trains_and_keeps_each_step_inside_the_kl_bound(tiny_family):
+    config = maml.Config(**TINY, outer="trpo", max_kl=0.02)
+    learner = maml.MAML(config, tiny_family)
+    state = learner.init()
+    state, metrics = learner.train_chunk(state, 3)
+    assert int(state.update) == 3
+    assert np.all(np.asarray(metrics["kl"]) <= 0.02)
+    assert np.all(np.asarray(metrics["accepted"]) == 1.0)
+    assert not np.allclose(ravel_pytree(learner.init().params)[0], ravel_pytree(state.params)[0])

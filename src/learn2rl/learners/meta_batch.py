@@ -163,6 +163,10 @@ class PlainPolicy:
         """log-likelihood of every step of the episodes, ``[E, T]``."""
         return self.policy.log_prob(task_params, episodes)
 
+    def distributions(self, task_params, episodes: Episodes):
+        """Mean and log-std of the action at every step, ``[E, T, action_size]`` each."""
+        return self.policy.distributions(task_params, episodes)
+
     def begin_fn(self, task_params) -> Callable:
         """Per-episode context sampler for ``rollout_episodes``: none."""
         return no_context

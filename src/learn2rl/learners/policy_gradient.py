@@ -97,6 +97,15 @@ class GaussianPolicy:
 
         return jax.vmap(per_episode)(episodes.obs, episodes.action, episodes.context)
 
+    def distributions(self, params, episodes: Episodes) -> tuple[jax.Array, jax.Array]:
+        """Mean and log-std of the action at every step, each ``[E, T, action_size]``."""
+
+        def per_episode(obs, context):
+            contexts = jnp.broadcast_to(context, obs.shape[:1] + context.shape)
+            return jax.vmap(self.distribution, in_axes=(None, 0, 0))(params, obs, contexts)
+
+        return jax.vmap(per_episode)(episodes.obs, episodes.context)
+
     def rollout(self, params, key, task, num_episodes, begin=no_context, greedy=False):
         params = jax.lax.stop_gradient(params)  # sampled actions are data
         act = self.act_fn(params, greedy)
