@@ -34,7 +34,15 @@ from tests.reference import locomotion_reference as ref
 
 pytest.importorskip("mujoco.mjx")
 
-IDS = ["control/cheetah-vel", "control/cheetah-dir", "control/ant-dir", "control/cheetah-dynamics"]
+IDS = [
+    "control/cheetah-vel",
+    "control/cheetah-dir",
+    "control/ant-dir",
+    "control/cheetah-dynamics",
+    "control/gym-halfcheetah-vel",
+    "control/gym-halfcheetah-dir",
+    "control/gym-ant-dir",
+]
 NUM_TASKS = 2
 
 
@@ -69,7 +77,11 @@ def reference_model(family, params, i):
         return np.asarray(getattr(params, name)[i], np.float64)
 
     return ref.task_model(
-        family.model_file, scale("mass_scale"), scale("friction_scale"), scale("damping_scale")
+        family.model_path,
+        scale("mass_scale"),
+        scale("friction_scale"),
+        scale("damping_scale"),
+        elliptic_cones=family.elliptic_cones,
     )
 
 
@@ -237,6 +249,13 @@ def test_registered_ids_and_sizes():
     cheetah, quad = make("control/cheetah-vel"), make("control/ant-dir")
     assert (cheetah.action_size, cheetah.observation_size) == (6, 17)
     assert (quad.action_size, quad.observation_size) == (8, 27)
+    # gymnasium's models, loaded from the installed package: its observation sizes without
+    # contact forces (HalfCheetah-v5: 17; Ant-v5 without cfrc_ext: 27)
+    gym_cheetah, gym_ant = make("control/gym-halfcheetah-dir"), make("control/gym-ant-dir")
+    assert gym_cheetah.model_path.parts[-4:] == ("envs", "mujoco", "assets", "half_cheetah.xml")
+    assert (gym_cheetah.action_size, gym_cheetah.observation_size) == (6, 17)
+    assert (gym_ant.action_size, gym_ant.observation_size) == (8, 27)
+    assert gym_ant.ctrl_cost == 0.005 and gym_ant.height_band == (0.2, 1.0)
     assert cheetah.episode_length == 200 and cheetah.dt == pytest.approx(0.05)
     assert make("control/cheetah-dir", episode_length=7).episode_length == 7
 

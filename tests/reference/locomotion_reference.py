@@ -12,9 +12,14 @@ import mujoco
 import numpy as np
 
 
-def task_model(xml_path, mass_scale=None, friction_scale=None, damping_scale=None):
-    """An ``MjModel`` of the file with per-body / per-geom / per-dof scales applied."""
+def task_model(
+    xml_path, mass_scale=None, friction_scale=None, damping_scale=None, elliptic_cones=False
+):
+    """An ``MjModel`` of the file with per-body / per-geom / per-dof scales applied (and its
+    friction cones made elliptic if asked)."""
     model = mujoco.MjModel.from_xml_path(str(xml_path))
+    if elliptic_cones:
+        model.opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     if mass_scale is not None:
         model.body_mass[:] = model.body_mass * mass_scale
         model.body_inertia[:] = model.body_inertia * np.asarray(mass_scale)[:, None]

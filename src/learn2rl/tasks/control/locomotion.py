@@ -51,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import warnings
 from pathlib import Path
 
 import jax
@@ -97,15 +98,54 @@ def resolve_backend(backend: str) -> str:
 _ENGINES: dict = {}
 
 
-def shared_engine(model_file: Path, frame_skip: int):
+GYMNASIUM_MODEL = "gymnasium:"
+
+
+def resolve_model(model_file) -> Path:
+    """The MJCF path of ``model_file``: a path, or ``"gymnasium:<file>"`` for a model that the
+    installed gymnasium package ships (``gymnasium/envs/mujoco/assets``; nothing is downloaded)."""
+    text = str(model_file)
+    if not text.startswith(GYMNASIUM_MODEL):
+        return Path(model_file)
+    name = text[len(GYMNASIUM_MODEL) :]
+    try:
+        import gymnasium
+    except ImportError:
+        raise Learn2RLError(f"model {text} needs gymnasium (pip install gymnasium)") from None
+    path = Path(gymnasium.__file__).resolve().parent / "envs" / "mujoco" / "assets" / name
+    if not path.is_file():
+        raise Learn2RLError(f"model {text}: the installed gymnasium has no {name}")
+    return path
+
+
+def load_model(mujoco, path: Path):
+    """``MjModel.from_xml_path(path)``; the compiler's deprecation note about ``settotalmass``
+    (which gymnasium's half-cheetah file uses; harmless in MuJoCo 3.17) is dropped, any other
+    warning is passed on as a Python warning."""
+    notes: list[str] = []
+    previous = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(notes.append)
+    try:
+        model = mujoco.MjModel.from_xml_path(str(path))
+    finally:
+        mujoco.set_mju_user_warning(previous)
+    for note in notes:
+        if "settotalmass" not in note:
+            warnings.warn(f"MuJoCo ({path.name}): {note}", stacklevel=3)
+    return model
+
+
+def shared_engine(model_file: Path, frame_skip: int, mj_model):
     """One C engine (model, thread pool) per model file and frame skip, shared by equal families
-    (which share compiled functions, and with them the first family's callback)."""
+    (which share compiled functions, and with them the first family's callback). ``mj_model`` is
+    that file's model (the engine keeps a copy)."""
+    import copy
+
     from learn2rl.tasks.control.c_engine import CEngine
 
-    key = (str(model_file), int(frame_skip))
+    key = (str(model_file), int(frame_skip), int(mj_model.opt.cone))
     if key not in _ENGINES:
-        mujoco, _ = load_engine(mjx=False)
-        _ENGINES[key] = CEngine(mujoco.MjModel.from_xml_path(str(model_file)), frame_skip)
+        _ENGINES[key] = CEngine(copy.copy(mj_model), frame_skip)
     return _ENGINES[key]
 
 
@@ -147,7 +187,8 @@ class Locomotion(ControlFamily):
     """A MuJoCo robot stepped by MJX, with a task-dependent reward on its forward velocity."""
 
     objective: str = "forward"  # "velocity", "direction" or "forward"
-    model_file: Path = RUNNER_XML
+    model_file: Path | str = RUNNER_XML  # a path, or "gymnasium:<file>" (resolve_model)
+    elliptic_cones: bool = False  # switch a model's friction cones to elliptic after loading
     observe_from: int = 1  # qpos entries before this one (root x, or x and y) are not observed
     height_band: tuple[float, float] | None = None  # terminate when root z leaves it
     free_root: bool = False  # the root is a free joint (quaternion at qpos[3:7])
@@ -178,14 +219,17 @@ class Locomotion(ControlFamily):
         self.damping_range = check_scale("damping_scale", damping_scale)
         mujoco, mjx = load_engine(mjx=self.backend == "mjx")
         self._mjx = mjx
-        self.mj_model = mujoco.MjModel.from_xml_path(str(self.model_file))
+        self.model_path = resolve_model(self.model_file)
+        self.mj_model = load_model(mujoco, self.model_path)
+        if self.elliptic_cones:
+            self.mj_model.opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
         if self.backend == "mjx":
             self.mjx_model = mjx.put_model(self.mj_model)
             self._data0 = mjx.make_data(self.mjx_model)
             self._engine = None
         else:
             self.mjx_model = self._data0 = None
-            self._engine = shared_engine(self.model_file, self.frame_skip)
+            self._engine = shared_engine(self.model_path, self.frame_skip, self.mj_model)
         self.dt = float(self.mj_model.opt.timestep) * self.frame_skip
         self.nq, self.nv = int(self.mj_model.nq), int(self.mj_model.nv)
         self.action_size = int(self.mj_model.nu)
@@ -341,6 +385,33 @@ class AntDirection(Locomotion):
         return jnp.where(jax.random.bernoulli(key), 1.0, -1.0).astype(jnp.float32)
 
 
+class GymHalfCheetahVelocity(CheetahVelocity):
+    """gymnasium's half-cheetah model (``half_cheetah.xml``); task = goal velocity."""
+
+    model_file = GYMNASIUM_MODEL + "half_cheetah.xml"
+
+
+class GymHalfCheetahDirection(CheetahDirection):
+    """gymnasium's half-cheetah model; task = direction +1 / -1."""
+
+    model_file = GYMNASIUM_MODEL + "half_cheetah.xml"
+
+
+class GymAntDirection(AntDirection):
+    """gymnasium's ant model (``ant.xml``, RK4); task = direction +1 / -1 along x; Finn et al.'s
+    ant-direction terms (control cost 0.005 |a|^2, survive bonus 0.05); ends when the torso
+    leaves gymnasium's healthy height band [0.2, 1.0] m."""
+
+    model_file = GYMNASIUM_MODEL + "ant.xml"
+    height_band = (0.2, 1.0)
+    # gymnasium's file keeps MuJoCo's pyramidal cones, on which MJX and the C engine disagree by
+    # up to 0.6 in a velocity per step when the feet touch down; elliptic cones agree to 1e-4.
+    elliptic_cones = True
+
+    def __init__(self, ctrl_cost: float = 0.005, **kwargs):
+        super().__init__(ctrl_cost=ctrl_cost, **kwargs)
+
+
 _DYNAMICS = {"mass_scale": (0.5, 1.5), "friction_scale": (0.5, 1.5), "damping_scale": (0.5, 1.5)}
 
 TASKS = [
@@ -363,6 +434,27 @@ TASKS = [
         AntDirection,
         "quadruped (MJX), direction +-1 along x, reward d*v_x - 0.05|a|^2 + 0.05, ends on a fall, "
         "200 steps (Finn et al. 2017 ant direction)",
+        {},
+    ),
+    (
+        "control/gym-halfcheetah-vel",
+        GymHalfCheetahVelocity,
+        "gymnasium's half-cheetah model, goal velocity ~ U[0, 2], reward -|v - goal| - "
+        "0.05|a|^2, 200 steps (Finn et al. 2017 half-cheetah velocity)",
+        {},
+    ),
+    (
+        "control/gym-halfcheetah-dir",
+        GymHalfCheetahDirection,
+        "gymnasium's half-cheetah model, direction +-1 with prob. 1/2, reward d*v - 0.05|a|^2, "
+        "200 steps (Finn et al. 2017 half-cheetah direction)",
+        {},
+    ),
+    (
+        "control/gym-ant-dir",
+        GymAntDirection,
+        "gymnasium's ant model, direction +-1 along x, reward d*v_x - 0.005|a|^2 + 0.05, ends "
+        "when the torso leaves [0.2, 1.0] m, 200 steps (Finn et al. 2017 ant direction)",
         {},
     ),
     (
