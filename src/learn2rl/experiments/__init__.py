@@ -86,11 +86,11 @@ _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
     ),
     "finn2017-cheetah-dir": (
         _spec_runner("finn2017", "CHEETAH_DIR"),
-        "Finn et al. 2017 Table 5: MAML on half-cheetah direction, at the scale a CPU allows",
+        "Finn et al. 2017 Table 5: MAML on half-cheetah direction, the paper's batch, PPO (CPU)",
     ),
     "finn2017-cheetah-dir-paper": (
         _spec_runner("finn2017", "CHEETAH_DIR_PAPER"),
-        "Finn et al. 2017 Table 5 at the paper scale (40 tasks x 20 episodes): for an accelerator",
+        "Finn et al. 2017 Table 5 with the paper's TRPO outer loop and 500 meta-updates",
     ),
     "hochreiter2001": (
         _spec_runner("hochreiter2001"),
