@@ -18,12 +18,15 @@ from learn2rl.tasks.control.base import ControlFamily
 from learn2rl.types import Agent
 
 # Every family whose task parameters determine an optimal policy we can compute has an oracle;
-# only the MJX locomotion families (no computable optimum) have none.
+# only the locomotion families (no computable optimum) have none.
 NO_ORACLE = (
     "control/ant-dir",
     "control/cheetah-dir",
     "control/cheetah-dynamics",
     "control/cheetah-vel",
+    "control/gym-ant-dir",
+    "control/gym-halfcheetah-dir",
+    "control/gym-halfcheetah-vel",
 )
 KEY = jax.random.PRNGKey(0)
 
