@@ -103,6 +103,13 @@ def _meta_batch(learner, seed=0):
     return params, (indices, pre, post, pre_ref, post_ref, post_adv)
 
 
+def _to64(tree):
+    """Floating leaves as float64 (inside ``jax.enable_x64``), for finite-difference checks."""
+    return jax.tree.map(
+        lambda x: jnp.asarray(x, jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("cls,config_cls", [(maml.MAML, maml.Config), (maesn.MAESN, maesn.Config)])
 def test_second_order_meta_gradient_matches_finite_differences(tiny_family, cls, config_cls):
@@ -113,11 +120,7 @@ def test_second_order_meta_gradient_matches_finite_differences(tiny_family, cls,
     learner = cls(config, tiny_family)
     params, batch = _meta_batch(learner)
     with jax.enable_x64(True):
-        to64 = lambda tree: jax.tree.map(  # noqa: E731
-            lambda x: jnp.asarray(x, jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x,
-            tree,
-        )
-        params, batch = to64(params), to64(batch)
+        params, batch = _to64(params), _to64(batch)
         flat, unravel = ravel_pytree(params)
         # The PPO clip has kinks; use a huge clip so the objective is smooth for the check.
         smooth = cls(config.replace(ppo_clip=1e6), tiny_family)
@@ -330,11 +333,7 @@ def test_trpo_step_is_the_natural_gradient_step_inside_the_kl_bound(tiny_family)
     learner = maml.MAML(config, tiny_family)
     with jax.enable_x64(True):
         params, batch = _meta_batch(learner)
-        to64 = lambda tree: jax.tree.map(  # noqa: E731
-            lambda x: jnp.asarray(x, jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x,
-            tree,
-        )
-        params, batch = to64(params), to64(batch)
+        params, batch = _to64(params), _to64(batch)
         data = maml.trpo_batch(learner.meta, params, *batch)
         new_params, info = maml.trpo_step(learner.meta, params, data)
         flat, unravel = ravel_pytree(params)
