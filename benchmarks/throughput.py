@@ -49,6 +49,7 @@ import numpy as np  # noqa: E402
 from learn2rl.learners.rl2 import RL2, Config  # noqa: E402
 from learn2rl.report import environment_info  # noqa: E402
 from learn2rl.tasks import make  # noqa: E402
+from learn2rl.tasks.control import locomotion  # noqa: E402
 from learn2rl.trial import Trial  # noqa: E402
 
 CONTROL_FAMILIES = [
@@ -57,7 +58,10 @@ CONTROL_FAMILIES = [
     "control/cheetah-dir",
     "control/ant-dir",
     "control/cheetah-dynamics",
+    "control/gym-halfcheetah-dir",
+    "control/gym-ant-dir",
 ]
+LOCOMOTION_IDS = {entry[0] for entry in locomotion.TASKS}
 
 
 DUAN2016_TASKS = ["mdp/tabular-10s5a:10:128", "maze/5x5:2:128"]
@@ -191,8 +195,8 @@ def measure_family(task_id: str, num_tasks: int, steps: int, repeats: int, polic
 def families_main(args):
     rows = []
     for base_id in args.family_ids:
-        locomotion = base_id.startswith(("control/cheetah", "control/ant"))
-        ids = [f"{base_id}[backend={b}]" for b in args.backends] if locomotion else [base_id]
+        physics = base_id in LOCOMOTION_IDS  # families with a choice of physics backend
+        ids = [f"{base_id}[backend={b}]" for b in args.backends] if physics else [base_id]
         for task_id in ids:
             for num_tasks in args.tasks:
                 steps = max(5, args.chunk // max(1, int(np.sqrt(num_tasks))))

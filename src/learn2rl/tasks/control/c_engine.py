@@ -50,16 +50,14 @@ class CEngine:
         import mujoco
         from mujoco import rollout
 
-        self._mujoco = mujoco
         self.model = mj_model
         self.frame_skip = int(frame_skip)
         self.nthread = default_threads() if nthread is None else int(nthread)
         self.nq, self.nv, self.nu = int(mj_model.nq), int(mj_model.nv), int(mj_model.nu)
-        self._spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
-        self._nstate = int(mujoco.mj_stateSize(mj_model, self._spec))
-        template = mujoco.MjData(mj_model)
+        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+        self._nstate = int(mujoco.mj_stateSize(mj_model, spec))
         self._state0 = np.zeros(self._nstate, np.float64)
-        mujoco.mj_getState(mj_model, template, self._state0, self._spec)
+        mujoco.mj_getState(mj_model, mujoco.MjData(mj_model), self._state0, spec)
         self._state0[0] = 0.0  # time
         self._rollout = rollout.Rollout(nthread=self.nthread if self.nthread > 1 else 0)
         self._datas = [mujoco.MjData(mj_model) for _ in range(max(1, self.nthread))]
@@ -83,15 +81,13 @@ class CEngine:
         """``n`` models, row ``i`` with row ``i``'s scales (copies rewritten only on change)."""
         import copy
 
-        while len(self._models) < n:
-            self._models.append(copy.copy(self.model))
+        missing = n - len(self._models)
+        if missing > 0:  # new copies hold the file's physics: scale 1 everywhere
+            self._models += [copy.copy(self.model) for _ in range(missing)]
             for name, size in (("mass", self.model.nbody), ("friction", self.model.ngeom),
                                ("damping", self.model.nv)):  # fmt: skip
-                grown = np.ones((len(self._models), size))
-                old = self._scales.get(name)
-                if old is not None:
-                    grown[: len(old)] = old
-                self._scales[name] = grown
+                held = self._scales.get(name, np.ones((0, size)))
+                self._scales[name] = np.concatenate([held, np.ones((missing, size))])
         base = self._base
         for name, new in (("mass", mass), ("friction", friction), ("damping", damping)):
             if new is None:
@@ -126,12 +122,12 @@ class CEngine:
             self.calls += 1
             self.rows += n
             randomized = any(s is not None for s in scales)
-            model = self._row_models(n, *scales) if randomized else self.model
+            models = self._row_models(n, *scales) if randomized else [self.model] * n
             out = np.empty((n, self.frame_skip, self._nstate), np.float64)
             sensors = np.empty((n, self.frame_skip, self.model.nsensordata), np.float64)
             self._rollout.rollout(
-                model if randomized else [model] * n, self._datas, state, control,
-                nstep=self.frame_skip, skip_checks=True, state=out, sensordata=sensors,
+                models, self._datas, state, control, nstep=self.frame_skip, skip_checks=True,
+                state=out, sensordata=sensors,
             )  # fmt: skip
         last = out[:, -1]
         new_qpos = last[:, 1 : 1 + self.nq].astype(np.float32).reshape(*batch, self.nq)
