@@ -3,13 +3,15 @@
 The public API is what this module re-exports; everything else is internal.
 
 Importing learn2rl asks XLA for one CPU device per core (``learn2rl.devices``) unless JAX has
-already
-started or ``LEARN2RL_CPU_DEVICES=0`` is set: training shards its task batch over them. It has to
-happen here, first, because importing gymnax starts JAX's backends.
+already started or ``LEARN2RL_CPU_DEVICES=0`` is set: training shards its task batch over them.
+It also turns off XLA's concurrency-optimised CPU scheduler, under which batched LAPACK calls can
+deadlock (``devices.avoid_cpu_lapack_deadlock``). Both have to happen here, first, because
+importing gymnax starts JAX's backends.
 """
 
-from learn2rl.devices import use_cpu_cores
+from learn2rl.devices import avoid_cpu_lapack_deadlock, use_cpu_cores
 
+avoid_cpu_lapack_deadlock()
 use_cpu_cores()
 
 from learn2rl import baselines, tasks  # noqa: E402

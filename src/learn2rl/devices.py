@@ -15,6 +15,7 @@ import os
 import sys
 
 _FLAG = "--xla_force_host_platform_device_count"
+_SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler"
 _told: set[str] = set()
 
 
@@ -45,6 +46,22 @@ def use_cpu_cores(count: int | None = None) -> bool:
     except RuntimeError:  # JAX already started (something ran a computation before us)
         return False
     return True
+
+
+def avoid_cpu_lapack_deadlock() -> None:
+    """Turn off XLA's concurrency-optimised CPU scheduler (``XLA_FLAGS``), unless the user set it.
+
+    With that scheduler XLA's CPU runtime runs independent operations at once on its intra-op
+    thread pool. When two of them are batched LAPACK calls big enough for jaxlib to split them
+    over the same pool (``ParallelBatchMap``, e.g. the Cholesky factorisations of MJX's Newton
+    solver with 256 ants in a batch), each pool thread waits for pieces of its own call that are
+    queued behind the other: the process hangs with no CPU use (seen with jax/jaxlib 0.10.2 on 2
+    cores: stacks in docs/tasks/control.md). Without it the operations run in order; it must be
+    set before JAX starts its backends, like the device count.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if _SCHEDULER_FLAG not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {_SCHEDULER_FLAG}=false".strip()
 
 
 def tell_once(message: str) -> None:
