@@ -31,6 +31,9 @@ TINY = {
     "td3": TINY_OFFPOLICY,
     "ddpg": TINY_OFFPOLICY,
     "metagenrl": TINY_METAGENRL,
+    "metagradient": dict(
+        num_envs=4, rollout_length=8, hidden_sizes=(16,), num_updates=2, updates_per_chunk=2
+    ),
 }
 
 

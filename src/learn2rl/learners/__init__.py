@@ -8,7 +8,7 @@ the experiments use only that contract.
 from __future__ import annotations
 
 from learn2rl.errors import Learn2RLError
-from learn2rl.learners import hochreiter2001, maesn, maml, reptile, rl2
+from learn2rl.learners import hochreiter2001, maesn, maml, metagradient, reptile, rl2
 from learn2rl.learners.objectives import metagenrl
 from learn2rl.learners.offpolicy import td3
 
@@ -21,6 +21,7 @@ _LEARNERS = {
     "td3": (td3.Config, td3.OffPolicy),
     "ddpg": (td3.DDPGConfig, td3.OffPolicy),
     "metagenrl": (metagenrl.Config, metagenrl.MetaGenRL),
+    "metagradient": (metagradient.Config, metagradient.MetaGradient),
 }
 _DESCRIPTIONS = {
     "rl2": "RL^2 / learning to reinforcement learn: recurrent A2C or PPO (Duan 2016, Wang 2016)",
@@ -31,6 +32,7 @@ _DESCRIPTIONS = {
     "td3": "TD3 on one continuous-control environment; or a policy trained by a learned objective",
     "ddpg": "DDPG on one continuous-control environment (TD3 with one critic, no delay)",
     "metagenrl": "MetaGenRL: an LSTM objective meta-learned through agents' critics (Kirsch 2020)",
+    "metagradient": "Meta-gradient RL: actor-critic learning its gamma, lambda online (Xu 2018)",
 }
 
 
