@@ -465,3 +465,18 @@ def test_the_cli_trains_td3_and_evaluate_explains_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: td3 learns no task family") and "\n" not in err
     assert "Traceback" not in err
+
+
+def test_the_trained_policy_runs_as_an_agent_on_its_family():
+    """``agent`` acts on the family behind a ``FamilyEnv`` through the one evaluation function."""
+    from learn2rl.evaluation import evaluate
+    from learn2rl.tasks import make
+
+    learner = OffPolicy(Config(**{**TINY, "env": "control/point-goal"}))
+    state = learner.init()
+    family = make("control/point-goal")
+    result = evaluate(
+        learner.agent(state.params), family, family.tasks(2, "test"), 1, jax.random.PRNGKey(1)
+    )
+    assert np.all(np.isfinite(np.asarray(result.rewards)))
+    assert np.asarray(result.valid).sum() > 0

@@ -314,7 +314,7 @@ class OffPolicy:
 
         def build(p):
             def act(key, agent_state, obs):
-                return env.scale_action(core.act(p, obs.observation)), agent_state
+                return env.scale_action(core.act(p, obs.obs)), agent_state
 
             return Agent(name or self.config.algorithm, lambda key, task: (), act)
 
