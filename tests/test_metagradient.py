@@ -265,12 +265,38 @@ def test_a_run_cut_after_its_first_chunk_resumes_to_the_uninterrupted_run(
         (lambda: Config(meta_learning_rate=-1e-3), "config.meta_learning_rate must be >= 0"),
         (lambda: Config(optimizer="lion"), "config.optimizer must be one of"),
         (lambda: Config.from_dict({"gama": 0.9}), "unknown metagradient config field(s): gama"),
+        (lambda: Config(chain_arm=2), "config.chain_arm applies to DiscountingChain-bsuite only"),
+        (
+            lambda: Config(env="DiscountingChain-bsuite", chain_arm=5),
+            "config.chain_arm must be an arm 0-4",
+        ),
     ],
 )
 def test_bad_settings_give_a_one_line_error_naming_the_field(build, message):
     with pytest.raises(Learn2RLError) as err:
         build()
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_chain_arm_chooses_which_discounting_chain_arm_pays_more():
+    def episode_returns(arm):
+        env = MetaGradient(Config(env="DiscountingChain-bsuite", chain_arm=arm, **TINY)).env
+
+        @jax.jit
+        def episode(first_action):
+            _, state = env.reset(jax.random.PRNGKey(0))
+
+            def step(state, t):
+                action = jnp.where(t == 0, first_action, 0)
+                _, state, reward, *_ = env.step(jax.random.PRNGKey(1), state, action)
+                return state, reward
+
+            return jax.lax.scan(step, state, jnp.arange(env.max_episode_steps))[1].sum()
+
+        return [round(float(episode(jnp.int32(a))), 3) for a in range(5)]
+
+    assert episode_returns(2) == [1.0, 1.0, 1.1, 1.0, 1.0]
+    assert episode_returns(None) == [1.1, 1.0, 1.0, 1.0, 1.0]  # gymnax's default: the 1-step arm
 
 
 # --- slow: the command line, and learning ---------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
 from learn2rl import baselines
 from learn2rl.evaluation import EvalResult, ci95, evaluate
@@ -49,6 +50,22 @@ def compare(
                 f"({time.perf_counter() - tic:.1f}s)"
             )
     return results
+
+
+def scores_result(name: str, task: str, scores) -> EvalResult:
+    """Per-run scores (final returns, fresh episodes' returns) as an ``EvalResult`` of one
+    one-step trial per score, for experiments that score agents without a task family."""
+    values = np.asarray(scores, dtype=np.float64).reshape(-1, 1)
+    return EvalResult(
+        agent=name,
+        task=task,
+        rewards=values,
+        regrets=np.full_like(values, np.nan),
+        valid=np.ones(values.shape, bool),
+        actions=np.zeros(values.shape, np.int32),
+        num_tasks=len(values),
+        num_seeds=1,
+    )
 
 
 def paired_difference(a: EvalResult, b: EvalResult) -> tuple[float, float]:

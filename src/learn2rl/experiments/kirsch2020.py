@@ -35,7 +35,7 @@ import numpy as np
 from learn2rl.analysis.seeds import mean_and_interval
 from learn2rl.evaluation import EvalResult
 from learn2rl.evaluation import evaluate as evaluate_agent
-from learn2rl.experiments.common import EVAL_SEED, train_learner
+from learn2rl.experiments.common import EVAL_SEED, scores_result, train_learner
 from learn2rl.experiments.spec import Analysis, Experiment, Figure, Finding, Learned
 from learn2rl.learners.objectives.metagenrl import Config as MetaConfig
 from learn2rl.learners.offpolicy.td3 import Config as TD3Config
@@ -167,17 +167,7 @@ def _meta_test(name: str, config: TD3Config, where: Path) -> list[float]:
 
 def _result(name: str, curves: list[list[float]]) -> EvalResult:
     """Final returns as an ``EvalResult`` (one row per run, one step holding the final return)."""
-    final = np.array([np.mean(c[-FINAL_UPDATES:]) for c in curves], np.float64)[:, None]
-    return EvalResult(
-        agent=name,
-        task=TEST_ENV,
-        rewards=final,
-        regrets=np.full_like(final, np.nan),
-        valid=np.ones(final.shape, bool),
-        actions=np.zeros(final.shape, np.int32),
-        num_tasks=len(final),
-        num_seeds=1,
-    )
+    return scores_result(name, TEST_ENV, [np.mean(c[-FINAL_UPDATES:]) for c in curves])
 
 
 def evaluate(outcome, num_tasks: int) -> dict:

@@ -89,6 +89,11 @@ class Config(ConfigMixin):
     env: str = "Catch-bsuite"
     """A gymnax environment with discrete actions (``metagradient.GYMNAX_DISCRETE``); observations
     are flattened."""
+    chain_arm: int | None = None
+    """``DiscountingChain-bsuite`` only: the arm whose reward is 1.1 instead of 1 (gymnax's
+    ``mapping_seed``; arm ``i`` pays after 1, 3, 10, 30, 100 steps). None keeps gymnax's default,
+    arm 0, which pays after one step, so that no discount prefers another arm; arm 2 (10 steps)
+    is the best arm for ``gamma > 0.9895`` only."""
     num_updates: int = 300
     """Updates in a run (each ``num_envs * rollout_length`` environment steps)."""
     updates_per_chunk: int = 50
@@ -138,6 +143,16 @@ class Config(ConfigMixin):
                 f"config.env must be a discrete-action gymnax environment, got {self.env!r}; "
                 f"known: {', '.join(GYMNAX_DISCRETE)}"
             )
+        if self.chain_arm is not None:
+            if self.env != "DiscountingChain-bsuite":
+                raise Learn2RLError(
+                    f"config.chain_arm applies to DiscountingChain-bsuite only, not {self.env!r}"
+                )
+            if isinstance(self.chain_arm, bool) or self.chain_arm not in range(5):
+                raise Learn2RLError(
+                    f"config.chain_arm must be an arm 0-4 of DiscountingChain-bsuite, got "
+                    f"{self.chain_arm!r}"
+                )
         check_positive_ints(
             self, "num_updates", "updates_per_chunk", "num_envs", "rollout_length", "embedding_size"
         )
@@ -165,12 +180,12 @@ class Config(ConfigMixin):
 
 # --- the environment ----------------------------------------------------------------------------
 class DiscreteEnv:
-    """One gymnax environment with discrete actions at its default parameters, observations
-    flattened to float32 vectors, reset automatically at episode ends. ``step`` returns the
-    observation to act on next (a fresh episode's after an end) and ``final_obs``, the true next
-    observation, which a truncated episode bootstraps from."""
+    """One gymnax environment with discrete actions (``options`` go to ``gymnax.make``; default
+    parameters), observations flattened to float32 vectors, reset automatically at episode ends.
+    ``step`` returns the observation to act on next (a fresh episode's after an end) and
+    ``final_obs``, the true next observation, which a truncated episode bootstraps from."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, **options):
         import gymnax
 
         if name not in GYMNAX_DISCRETE:
@@ -178,7 +193,8 @@ class DiscreteEnv:
                 f"unknown discrete gymnax environment {name!r}; known: {', '.join(GYMNAX_DISCRETE)}"
             )
         self.name = name
-        self._env, self._params = gymnax.make(name)
+        self.options = tuple(sorted(options.items()))
+        self._env, self._params = gymnax.make(name, **options)
         shape = self._env.observation_space(self._params).shape
         self.observation_size = math.prod(shape) if shape else 1
         self.num_actions = int(self._env.action_space(self._params).n)
@@ -206,10 +222,12 @@ class DiscreteEnv:
         )
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.name == self.name
+        return (
+            type(other) is type(self) and other.name == self.name and other.options == self.options
+        )
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, self.name))
+        return hash((type(self).__name__, self.name, self.options))
 
 
 # --- the network and the returns ----------------------------------------------------------------
@@ -448,7 +466,8 @@ class MetaGradient:
 
     def __init__(self, config: Config, devices: list | None = None):
         self.config = config
-        self.env = DiscreteEnv(config.env)
+        options = {} if config.chain_arm is None else {"mapping_seed": config.chain_arm}
+        self.env = DiscreteEnv(config.env, **options)
         self.core = MetaGradientCore(config, self.env.observation_size, self.env.num_actions)
         self.devices = list(devices or jax.devices())[:1]
         self._chunks: dict[int, Callable] = {}
