@@ -30,7 +30,7 @@ import numpy as np
 from learn2rl.analysis.seeds import mean_and_interval
 from learn2rl.experiments.common import EVAL_SEED, scores_result
 from learn2rl.experiments.spec import Experiment, Figure, Finding, Learned, Suite
-from learn2rl.learners.metagradient import Config
+from learn2rl.learners.metagradient import Config, eta_values
 from learn2rl.logging import read_metrics
 from learn2rl.plots import figure, plot_lines
 from learn2rl.report import markdown_grid
@@ -67,23 +67,17 @@ def _config(env: str, extra: dict, updates: int, variant: dict) -> Config:
 def evaluate(outcome, num_tasks: int) -> dict:
     """Each trained seed's final policy on ``num_tasks`` fresh episodes: one result per seed."""
     key = jax.random.PRNGKey(EVAL_SEED)
-    results = {}
-    etas = {}
+    results, etas, curves = {}, {}, {}
     for name, runs in outcome.trained.items():
-        results[name], etas[name] = [], []
-        for learner, state in runs:
+        results[name], etas[name], curves[name] = [], [], []
+        for (learner, state), where in zip(runs, outcome.train_dirs[name], strict=True):
             returns = np.asarray(learner.episode_returns(state.params, num_tasks, key))
             results[name].append(scores_result(name, learner.config.env, returns))
-            rows = read_metrics(Path(outcome.train_dirs[name][len(etas[name])]) / "metrics.jsonl")
-            etas[name].append({"gamma": rows[-1]["gamma"], "lambda": rows[-1]["lambda"]})
+            gamma, lambda_ = (float(v) for v in eta_values(state.eta_logits))
+            etas[name].append({"gamma": gamma, "lambda": lambda_})
+            curves[name].append(_curve(Path(where) / "metrics.jsonl", learner.steps_per_update))
     outcome.analyses["final_eta"] = etas
-    outcome.analyses["curves"] = {
-        name: [
-            _curve(Path(d) / "metrics.jsonl", learner.steps_per_update)
-            for d, (learner, _) in zip(dirs, outcome.trained[name], strict=True)
-        ]
-        for name, dirs in outcome.train_dirs.items()
-    }
+    outcome.analyses["curves"] = curves
     return results
 
 
