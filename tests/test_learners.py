@@ -15,6 +15,8 @@ TINY_OFFPOLICY = dict(
     hidden_sizes=(8,), num_updates=2, steps_per_update=20, random_steps=10, batch_size=4,
     buffer_size=100, eval_episodes=1,
 )  # fmt: skip
+TINY_EPISODIC = dict(env="Catch-bsuite", key_size=8, num_updates=2, updates_per_chunk=2)
+TINY_REPLAY = dict(hidden_sizes=(8,), replay_size=64, learning_starts=8, batch_size=4)
 # Tiny settings per learner (a few seconds of compilation each).
 TINY = {
     "rl2": dict(num_episodes=4, hidden_size=8, num_tasks=4, num_updates=2, updates_per_chunk=2),
@@ -34,6 +36,9 @@ TINY = {
     "metagradient": dict(
         num_envs=4, rollout_length=8, hidden_sizes=(16,), num_updates=2, updates_per_chunk=2
     ),
+    "mfec": dict(TINY_EPISODIC, capacity=64),
+    "nec": dict(TINY_EPISODIC, **TINY_REPLAY, capacity=64, num_neighbours=4, n_step=4),
+    "dqn": dict(TINY_EPISODIC, **TINY_REPLAY),
 }
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners import hochreiter2001, maesn, maml, metagradient, reptile, rl2
+from learn2rl.learners.episodic import mfec, nec
 from learn2rl.learners.objectives import metagenrl
-from learn2rl.learners.offpolicy import td3
+from learn2rl.learners.offpolicy import dqn, td3
 
 _LEARNERS = {
     "rl2": (rl2.Config, rl2.RL2),
@@ -22,6 +23,9 @@ _LEARNERS = {
     "ddpg": (td3.DDPGConfig, td3.OffPolicy),
     "metagenrl": (metagenrl.Config, metagenrl.MetaGenRL),
     "metagradient": (metagradient.Config, metagradient.MetaGradient),
+    "mfec": (mfec.Config, mfec.MFEC),
+    "nec": (nec.Config, nec.NEC),
+    "dqn": (dqn.Config, dqn.DQN),
 }
 _DESCRIPTIONS = {
     "rl2": "RL^2 / learning to reinforcement learn: recurrent A2C or PPO (Duan 2016, Wang 2016)",
@@ -33,6 +37,9 @@ _DESCRIPTIONS = {
     "ddpg": "DDPG on one continuous-control environment (TD3 with one critic, no delay)",
     "metagenrl": "MetaGenRL: an LSTM objective meta-learned through agents' critics (Kirsch 2020)",
     "metagradient": "Meta-gradient RL: actor-critic learning its gamma, lambda online (Xu 2018)",
+    "mfec": "Model-free episodic control: k-NN tables of best returns (Blundell 2016)",
+    "nec": "Neural episodic control: embedding + differentiable neural dictionaries (Pritzel 2017)",
+    "dqn": "DQN with NEC's torso and update budget, the episodic-control baseline (Mnih 2015)",
 }
 
 

@@ -1,1 +1,1 @@
-"""Off-policy learners: replay buffer, TD3, DDPG."""
+"""Off-policy learners: replay buffer, TD3, DDPG, DQN."""
