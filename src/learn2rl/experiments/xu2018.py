@@ -49,10 +49,13 @@ CELLS = (
 VARIANTS = {
     "meta-gradient": {},
     "meta-gradient, no embedding": {"eta_embedding": False},
+    # Not in the paper: J' bootstraps from a value head of its own, trained on the reference
+    # return (Bonnet et al. 2022), instead of the inner critic trained for the current gamma.
+    "meta-gradient, outer critic": {"outer_critic": True},
     "fixed gamma 0.9": {"meta_gradient": False},
     "fixed gamma 0.99": {"meta_gradient": False, "initial_gamma": 0.99},
 }
-META_ROWS = ("meta-gradient", "meta-gradient, no embedding")
+META_ROWS = ("meta-gradient", "meta-gradient, no embedding", "meta-gradient, outer critic")
 BASE = Config(
     initial_gamma=INITIAL_GAMMA,
     meta_learning_rate=0.01,  # 1e-3 moves gamma by < 0.01 in 1,500 Breakout updates

@@ -124,6 +124,10 @@ class Config(ConfigMixin):
     """Discount gamma at the start (stored as its logit, so strictly inside (0, 1))."""
     initial_lambda: float = 0.95
     """Bootstrapping parameter lambda at the start (a logit too: strictly inside (0, 1))."""
+    outer_critic: bool = False
+    """A second value head trained on the reference return ``g_eta'`` and used for ``J'``'s
+    bootstrap and baseline (Bonnet et al. 2022's "outer value function"); False uses the inner
+    critic there, as the paper does, which biases the meta-gradient towards a myopic gamma."""
     meta_gradient: bool = True
     """Learn eta by meta-gradients; False keeps eta fixed (the plain actor-critic)."""
     meta_optimizer: Literal["adam", "sgd"] = "adam"
@@ -170,7 +174,7 @@ class Config(ConfigMixin):
         check_unit_interval(self, "reference_gamma", "reference_lambda")
         check_choice(self, "optimizer", ("adam", "rmsprop", "sgd"))
         check_choice(self, "meta_optimizer", ("adam", "sgd"))
-        for name in ("eta_embedding", "meta_gradient"):
+        for name in ("eta_embedding", "meta_gradient", "outer_critic"):
             if not isinstance(getattr(self, name), bool):
                 raise Learn2RLError(
                     f"config.{name} must be true or false, got {getattr(self, name)!r}"
@@ -232,18 +236,20 @@ class DiscreteEnv:
 
 # --- the network and the returns ----------------------------------------------------------------
 class EtaConditionedActorCritic(nn.Module):
-    """``(obs, eta) -> (logits, value)``: an MLP torso on the observation, the linear embedding
-    ``W_eta eta`` of ``eta = (gamma, lambda)`` concatenated to its features (when
-    ``eta_embedding``), one more ReLU layer, then policy logits and a scalar value. Works on any
-    leading batch shape of ``obs``; ``eta`` is one unbatched pair."""
+    """``(obs, eta) -> (logits, value, outer value)``: an MLP torso on the observation, the
+    linear embedding ``W_eta eta`` of ``eta = (gamma, lambda)`` concatenated to its features (when
+    ``eta_embedding``), one more ReLU layer, then policy logits and a scalar value; with
+    ``outer_critic`` one more scalar head (the reference return's value; otherwise the outer value
+    is the value). Works on any leading batch shape of ``obs``; ``eta`` is one unbatched pair."""
 
     num_actions: int
     hidden_sizes: tuple[int, ...]
     eta_embedding: bool = True
     embedding_size: int = 16
+    outer_critic: bool = False
 
     @nn.compact
-    def __call__(self, obs: jax.Array, eta: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, obs: jax.Array, eta: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         x = obs
         for size in self.hidden_sizes:
             x = nn.relu(nn.Dense(size)(x))
@@ -255,7 +261,8 @@ class EtaConditionedActorCritic(nn.Module):
         x = nn.relu(nn.Dense(self.hidden_sizes[-1])(x))
         logits = nn.Dense(self.num_actions)(x)
         value = nn.Dense(1)(x)[..., 0]
-        return logits, value
+        outer = nn.Dense(1, name="outer_value")(x)[..., 0] if self.outer_critic else value
+        return logits, value, outer
 
 
 def lambda_returns(
@@ -317,6 +324,7 @@ class MetaGradientCore:
             tuple(config.hidden_sizes),
             config.eta_embedding,
             config.embedding_size,
+            config.outer_critic,
         )
         self.optimizer = self._inner_optimizer(config)
         self.meta_optimizer = (
@@ -346,11 +354,16 @@ class MetaGradientCore:
         values = jnp.array([c.initial_gamma, c.initial_lambda], jnp.float32)
         return jnp.log(values) - jnp.log1p(-values)
 
-    def _returns(self, network, cond, rollout: Rollout, gamma, lambda_, stop_values: bool):
+    def _returns(
+        self, network, cond, rollout: Rollout, gamma, lambda_, stop_values: bool, outer=False
+    ):
         """``(logits, values, g)``: the network on the rollout and the lambda-return of
-        ``(gamma, lambda_)`` bootstrapped from its values of the true next states."""
-        logits, values = self.net.apply(network, rollout.obs, cond)
-        _, next_values = self.net.apply(network, rollout.next_obs, cond)
+        ``(gamma, lambda_)`` bootstrapped from its values of the true next states (the outer
+        value head's with ``outer``, which also gives ``values``)."""
+        logits, values, outer_values = self.net.apply(network, rollout.obs, cond)
+        _, next_values, next_outer = self.net.apply(network, rollout.next_obs, cond)
+        if outer:
+            values, next_values = outer_values, next_outer
         if stop_values:
             next_values = jax.lax.stop_gradient(next_values)
         done = jnp.maximum(rollout.terminated, rollout.truncated)
@@ -376,7 +389,15 @@ class MetaGradientCore:
         value_loss = 0.5 * jnp.mean((g - values) ** 2)
         entropy = -jnp.mean(jnp.sum(jnp.exp(log_probs) * log_probs, -1))
         loss = policy_loss + c.value_coef * value_loss - c.entropy_coef * entropy
-        return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+        metrics = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+        if c.outer_critic:  # regress the outer head on the reference return (free of eta)
+            _, outer_values, g_ref = self._returns(
+                network, cond, rollout, c.reference_gamma, c.reference_lambda, True, outer=True
+            )
+            outer_loss = 0.5 * jnp.mean((g_ref - outer_values) ** 2)
+            loss = loss + c.value_coef * outer_loss
+            metrics["outer_value_loss"] = outer_loss
+        return loss, metrics
 
     def inner_step(self, network, opt_state, eta_logits, cond, rollout: Rollout):
         """``(theta', opt_state', metrics)``: one optax step on the inner loss."""
@@ -399,17 +420,17 @@ class MetaGradientCore:
 
     def meta_advantage(self, network, cond, rollout: Rollout) -> jax.Array:
         """``g_eta'(tau') - v_theta'(S')``: the advantage of the reference return (a constant of
-        the meta-objective)."""
+        the meta-objective), on the outer critic when there is one."""
         c = self.config
         _, values, g = self._returns(
-            network, cond, rollout, c.reference_gamma, c.reference_lambda, True
+            network, cond, rollout, c.reference_gamma, c.reference_lambda, True, c.outer_critic
         )
         return g - values
 
     def policy_surrogate(self, network, cond, rollout: Rollout, advantage) -> jax.Array:
         """``-mean(advantage log pi_theta(A|S))``: its gradient in theta is minus the
         policy-gradient estimate with the given (constant) advantages."""
-        logits, _ = self.net.apply(network, rollout.obs, cond)
+        logits, *_ = self.net.apply(network, rollout.obs, cond)
         log_pi = jnp.take_along_axis(jax.nn.log_softmax(logits), rollout.actions[..., None], -1)
         return -jnp.mean(advantage * log_pi[..., 0])
 
@@ -432,7 +453,7 @@ class MetaGradientCore:
         return value, pullback(grad_theta)
 
     def act(self, network, cond, obs, key, greedy: bool = False) -> jax.Array:
-        logits, _ = self.net.apply(network, obs, cond)
+        logits, *_ = self.net.apply(network, obs, cond)
         if greedy:
             return jnp.argmax(logits, -1)
         return jax.random.categorical(key, logits)
