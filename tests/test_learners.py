@@ -17,6 +17,11 @@ TINY_OFFPOLICY = dict(
 )  # fmt: skip
 TINY_EPISODIC = dict(env="Catch-bsuite", key_size=8, num_updates=2, updates_per_chunk=2)
 TINY_REPLAY = dict(hidden_sizes=(8,), replay_size=64, learning_starts=8, batch_size=4)
+TINY_EPG = dict(
+    population_size=2, tasks_per_member=1, steps_per_epoch=20, epochs=2, buffer_size=40,
+    minibatch_size=10, policy_hidden_sizes=(8,), conv_channels=(4, 4), context_size=4,
+    head_size=4, fitness_episodes=1, num_updates=2, updates_per_chunk=2,
+)  # fmt: skip
 # Tiny settings per learner (a few seconds of compilation each).
 TINY = {
     "rl2": dict(num_episodes=4, hidden_size=8, num_tasks=4, num_updates=2, updates_per_chunk=2),
@@ -36,6 +41,7 @@ TINY = {
     "metagradient": dict(
         num_envs=4, rollout_length=8, hidden_sizes=(16,), num_updates=2, updates_per_chunk=2
     ),
+    "epg": TINY_EPG,
     "mfec": dict(TINY_EPISODIC, capacity=64),
     "nec": dict(TINY_EPISODIC, **TINY_REPLAY, capacity=64, num_neighbours=4, n_step=4),
     "dqn": dict(TINY_EPISODIC, **TINY_REPLAY),

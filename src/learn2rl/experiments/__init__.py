@@ -100,6 +100,10 @@ _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
         _spec_runner("kirsch2020"),
         "Kirsch et al. 2020 (MetaGenRL): a learned objective trains agents on unseen environments",
     ),
+    "houthooft2018": (
+        _spec_runner("houthooft2018"),
+        "Houthooft et al. 2018 (EPG): an evolved loss trains policies on held-out directions",
+    ),
     "xu2018": (
         _spec_runner("xu2018"),
         "Xu et al. 2018: meta-gradients tune gamma, lambda online (Breakout-MinAtar, Catch, chain)",

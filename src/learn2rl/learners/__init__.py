@@ -8,7 +8,7 @@ the experiments use only that contract.
 from __future__ import annotations
 
 from learn2rl.errors import Learn2RLError
-from learn2rl.learners import hochreiter2001, maesn, maml, metagradient, reptile, rl2
+from learn2rl.learners import epg, hochreiter2001, maesn, maml, metagradient, reptile, rl2
 from learn2rl.learners.episodic import mfec, nec
 from learn2rl.learners.objectives import metagenrl
 from learn2rl.learners.offpolicy import dqn, td3
@@ -26,6 +26,7 @@ _LEARNERS = {
     "mfec": (mfec.Config, mfec.MFEC),
     "nec": (nec.Config, nec.NEC),
     "dqn": (dqn.Config, dqn.DQN),
+    "epg": (epg.Config, epg.EPG),
 }
 _DESCRIPTIONS = {
     "rl2": "RL^2 / learning to reinforcement learn: recurrent A2C or PPO (Duan 2016, Wang 2016)",
@@ -40,6 +41,7 @@ _DESCRIPTIONS = {
     "mfec": "Model-free episodic control: k-NN tables of best returns (Blundell 2016)",
     "nec": "Neural episodic control: embedding + differentiable neural dictionaries (Pritzel 2017)",
     "dqn": "DQN with NEC's torso and update budget, the episodic-control baseline (Mnih 2015)",
+    "epg": "Evolved Policy Gradients: a temporal-conv loss evolved by ES (Houthooft 2018)",
 }
 
 

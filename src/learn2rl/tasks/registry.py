@@ -123,6 +123,7 @@ _FAMILY_MODULES = (
     "tabular_mdp",
     "maze",
     "control.point",
+    "control.point_dir",
     "control.locomotion",
 )
 for _module_name in _FAMILY_MODULES:
