@@ -18,9 +18,11 @@ from learn2rl.tasks.control.base import ControlFamily
 from learn2rl.types import Agent
 
 # Every family whose task parameters determine an optimal policy we can compute has an oracle,
-# except these: the locomotion families (no computable optimum) and the point-direction family
-# (its best return is computed, but no oracle agent is written yet).
+# except these: the locomotion families (no computable optimum), the point-direction family (its
+# best return is computed, but no oracle agent is written yet) and the recurring-context bandit
+# (no oracle agent yet).
 NO_ORACLE = (
+    "bandit/recurring-context",
     "control/ant-dir",
     "control/cheetah-dir",
     "control/cheetah-dynamics",

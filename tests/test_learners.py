@@ -22,6 +22,10 @@ TINY_EPG = dict(
     minibatch_size=10, policy_hidden_sizes=(8,), conv_channels=(4, 4), context_size=4,
     head_size=4, fitness_episodes=1, num_updates=2, updates_per_chunk=2,
 )  # fmt: skip
+TINY_EPISODIC_LSTM = dict(
+    task="bandit/recurring-context[num_arms=3,pulls_per_episode=2,num_episodes=4,num_contexts=2]",
+    hidden_size=8, num_tasks=4, num_updates=2, updates_per_chunk=2,
+)  # fmt: skip
 # Tiny settings per learner (a few seconds of compilation each).
 TINY = {
     "rl2": dict(num_episodes=4, hidden_size=8, num_tasks=4, num_updates=2, updates_per_chunk=2),
@@ -42,6 +46,7 @@ TINY = {
         num_envs=4, rollout_length=8, hidden_sizes=(16,), num_updates=2, updates_per_chunk=2
     ),
     "epg": TINY_EPG,
+    "episodic_lstm": TINY_EPISODIC_LSTM,
     "mfec": dict(TINY_EPISODIC, capacity=64),
     "nec": dict(TINY_EPISODIC, **TINY_REPLAY, capacity=64, num_neighbours=4, n_step=4),
     "dqn": dict(TINY_EPISODIC, **TINY_REPLAY),

@@ -104,6 +104,10 @@ _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
         _spec_runner("houthooft2018"),
         "Houthooft et al. 2018 (EPG): an evolved loss trains policies on held-out directions",
     ),
+    "ritter2018": (
+        _spec_runner("ritter2018"),
+        "Ritter et al. 2018: episodic LSTM recalls returning bandits at the first pull",
+    ),
     "xu2018": (
         _spec_runner("xu2018"),
         "Xu et al. 2018: meta-gradients tune gamma, lambda online (Breakout-MinAtar, Catch, chain)",

@@ -324,12 +324,19 @@ class Transition:
 class RL2:
     """RL^2 for one task family: ``init`` -> ``train_chunk`` (jitted) -> ``agent(params)``.
 
-    A ``types.Learner``; ``family`` defaults to ``make(config.task)``."""
+    A ``types.Learner``; ``family`` defaults to ``make(config.task)``. ``network``: a recurrent
+    actor-critic with ``RecurrentActorCritic``'s interface (``(state, obs) -> (state, policy,
+    value)``, ``initial_state``, ``initialize``) to train instead of the one the config
+    describes (the episodic LSTM of ``learners.episodic.episodic_lstm``)."""
 
     progress_metric = "trial_return"
 
     def __init__(
-        self, config: Config, family: TaskFamily | None = None, devices: list | None = None
+        self,
+        config: Config,
+        family: TaskFamily | None = None,
+        devices: list | None = None,
+        network: Any = None,
     ):
         self.config = config
         self.family = make(config.task) if family is None else family
@@ -350,6 +357,8 @@ class RL2:
             state_heads=config.state_heads,
             reward_decoder=config.reward_decoder_coef > 0,
         )
+        if network is not None:
+            self.network = network
         if config.reward_decoder_coef > 0 and continuous:
             raise Learn2RLError(
                 "config.reward_decoder_coef needs a family with discrete actions; "
@@ -669,12 +678,15 @@ class RL2:
         return self.chunks.run(self._local_updates, state, num_updates)
 
     # --- the adapted agent -------------------------------------------------------------------
-    def agent(self, params, greedy: bool = False, name: str = "rl2") -> Agent:
+    def agent(self, params, greedy: bool = False, name: str = "rl2", network: Any = None) -> Agent:
         """The meta-trained policy as an ``Agent``: adaptation is the recurrent state update.
 
         ``greedy`` takes the most likely action: the argmax of the logits, or the Gaussian's mean.
+        ``network``: run ``params`` in this network instead of the learner's (one with the same
+        parameters but other switches, e.g. the episodic LSTM with retrieval off).
         """
-        network, action_dist = self.network, self.action_dist
+        network = self.network if network is None else network
+        action_dist = self.action_dist
 
         def build(params):
             def init(key, task_params):

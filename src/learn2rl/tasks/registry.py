@@ -119,6 +119,7 @@ _FAMILY_MODULES = (
     "restless",
     "two_step",
     "harlow",
+    "recurring_bandits",
     "navigation",
     "tabular_mdp",
     "maze",
