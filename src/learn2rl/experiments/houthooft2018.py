@@ -29,7 +29,7 @@ import numpy as np
 
 from learn2rl.analysis.seeds import mean_and_interval
 from learn2rl.evaluation import EvalResult
-from learn2rl.experiments.common import EVAL_SEED
+from learn2rl.experiments.common import EVAL_SEED, scores_result
 from learn2rl.experiments.spec import Experiment, Figure, Finding, Learned
 from learn2rl.learners.epg import Config
 from learn2rl.plots import figure, plot_lines
@@ -67,21 +67,6 @@ PAPER_CONFIG = Config(
 )
 
 
-def _final_result(name: str, task: str, finals: np.ndarray) -> EvalResult:
-    """Final returns as an ``EvalResult``: one row per test task, one step holding the return."""
-    rewards = np.asarray(finals, np.float64)[:, None]
-    return EvalResult(
-        agent=name,
-        task=task,
-        rewards=rewards,
-        regrets=np.full_like(rewards, np.nan),
-        valid=np.ones(rewards.shape, bool),
-        actions=np.zeros(rewards.shape, np.int32),
-        num_tasks=len(rewards),
-        num_seeds=1,
-    )
-
-
 def evaluate(outcome, num_tasks: int) -> dict:
     """Meta-test every trained loss on held-out directions (module text)."""
     key = jax.random.PRNGKey(EVAL_SEED)
@@ -93,7 +78,7 @@ def evaluate(outcome, num_tasks: int) -> dict:
 
     def record(name, task_id, out):
         finals = np.asarray(out["final_return"], np.float64)
-        results.setdefault(name, []).append(_final_result(name, task_id, finals))
+        results.setdefault(name, []).append(scores_result(name, task_id, finals))
         curves.setdefault(name, []).append(np.asarray(out["curve"]).mean(0).tolist())
         per_seed.setdefault(name, []).append(float(finals.mean()))
 

@@ -312,3 +312,12 @@ class ConfigMixin:
                 f"known: {', '.join(sorted(known))}"
             )
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def scanned_chunk(cache: dict, update: Callable, state: Any, num_updates: int):
+    """``num_updates`` steps of ``update(state, None) -> (state, metrics)`` as one
+    ``jit(lax.scan)``, compiled once per count and kept in ``cache`` (the learner's own dict):
+    the ``train_chunk`` of the learners that run on one device."""
+    if num_updates not in cache:
+        cache[num_updates] = jax.jit(lambda s: jax.lax.scan(update, s, None, num_updates))
+    return cache[num_updates](state)

@@ -58,6 +58,7 @@ from learn2rl.learners.base import (
     check_positive_ints,
     check_seed,
     check_unit_interval,
+    scanned_chunk,
 )
 from learn2rl.types import AgentKind, GradientAgent
 
@@ -662,11 +663,7 @@ class EPG:
         return state, metrics
 
     def train_chunk(self, state: TrainState, num_updates: int):
-        if num_updates not in self._chunks:
-            self._chunks[num_updates] = jax.jit(
-                lambda s: jax.lax.scan(self._update, s, None, num_updates)
-            )
-        return self._chunks[num_updates](state)
+        return scanned_chunk(self._chunks, self._update, state, num_updates)
 
     # --- meta-test: fresh policies trained by a loss --------------------------------------------
     def train_policies(self, loss_params, tasks, key: jax.Array, alpha: float = 0.0):

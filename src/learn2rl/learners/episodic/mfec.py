@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from learn2rl.learners.base import ConfigMixin, check_positive_ints
+from learn2rl.learners.base import ConfigMixin, check_positive_ints, scanned_chunk
 from learn2rl.learners.episodic import common
 from learn2rl.ops import dnd
 from learn2rl.ops.returns import discounted_returns
@@ -233,11 +233,7 @@ class MFEC:
         return state.replace(last_return=last_return, update=state.update + 1), metrics
 
     def train_chunk(self, state: TrainState, num_updates: int):
-        if num_updates not in self._chunks:
-            self._chunks[num_updates] = jax.jit(
-                lambda s: jax.lax.scan(self._update, s, None, num_updates)
-            )
-        return self._chunks[num_updates](state)
+        return scanned_chunk(self._chunks, self._update, state, num_updates)
 
     # --- evaluation ----------------------------------------------------------------------------
     def episode_returns(

@@ -45,6 +45,7 @@ from learn2rl.learners.base import (
     check_positive,
     check_positive_ints,
     check_unit_interval,
+    scanned_chunk,
 )
 from learn2rl.learners.episodic import common
 from learn2rl.ops import dnd
@@ -432,11 +433,7 @@ class NEC:
         return state.replace(last_return=last_return, update=state.update + 1), metrics
 
     def train_chunk(self, state: TrainState, num_updates: int):
-        if num_updates not in self._chunks:
-            self._chunks[num_updates] = jax.jit(
-                lambda s: jax.lax.scan(self._update, s, None, num_updates)
-            )
-        return self._chunks[num_updates](state)
+        return scanned_chunk(self._chunks, self._update, state, num_updates)
 
     # --- evaluation ----------------------------------------------------------------------------
     def episode_returns(

@@ -55,6 +55,7 @@ from learn2rl.learners.base import (
     check_positive_ints,
     check_seed,
     check_unit_interval,
+    scanned_chunk,
 )
 from learn2rl.learners.objectives.losses import learned_loss
 from learn2rl.learners.offpolicy import replay
@@ -499,11 +500,7 @@ class MetaGenRL:
         return state.replace(update=state.update + 1), out
 
     def train_chunk(self, state: TrainState, num_updates: int):
-        if num_updates not in self._chunks:
-            self._chunks[num_updates] = jax.jit(
-                lambda s: jax.lax.scan(self._update, s, None, num_updates)
-            )
-        return self._chunks[num_updates](state)
+        return scanned_chunk(self._chunks, self._update, state, num_updates)
 
     def agent(self, params, name: str = "metagenrl") -> LearnedObjectiveAgent:
         """The meta-trained objective, to train fresh agents with (``td3`` with

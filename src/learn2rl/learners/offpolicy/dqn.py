@@ -27,6 +27,7 @@ from learn2rl.learners.base import (
     check_layer_sizes,
     check_positive,
     check_positive_ints,
+    scanned_chunk,
 )
 from learn2rl.learners.episodic import common
 from learn2rl.learners.episodic.nec import make_optimizer
@@ -268,11 +269,7 @@ class DQN:
         return state, metrics
 
     def train_chunk(self, state: TrainState, num_updates: int):
-        if num_updates not in self._chunks:
-            self._chunks[num_updates] = jax.jit(
-                lambda s: jax.lax.scan(self._update, s, None, num_updates)
-            )
-        return self._chunks[num_updates](state)
+        return scanned_chunk(self._chunks, self._update, state, num_updates)
 
     # --- evaluation ----------------------------------------------------------------------------
     def episode_returns(

@@ -40,6 +40,7 @@ from learn2rl.learners.base import (
     check_positive_ints,
     check_seed,
     check_unit_interval,
+    scanned_chunk,
 )
 from learn2rl.learners.offpolicy import replay
 from learn2rl.learners.offpolicy.core import (
@@ -294,11 +295,7 @@ class OffPolicy:
         return state.replace(update=state.update + 1), metrics
 
     def train_chunk(self, state: TrainState, num_updates: int):
-        if num_updates not in self._chunks:
-            self._chunks[num_updates] = jax.jit(
-                lambda s: jax.lax.scan(self._update, s, None, num_updates)
-            )
-        return self._chunks[num_updates](state)
+        return scanned_chunk(self._chunks, self._update, state, num_updates)
 
     # --- evaluation ----------------------------------------------------------------------------
     def episode_returns(self, params, num_episodes: int, key: jax.Array) -> jax.Array:
