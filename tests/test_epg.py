@@ -257,8 +257,7 @@ def test_a_run_cut_after_its_first_chunk_resumes_to_the_uninterrupted_run(
 # --- slow: learning ---------------------------------------------------------------------------
 @pytest.mark.slow
 def test_the_ppo_inner_loop_learns_point_directions_and_a_random_loss_does_not():
-    config = Config(epochs=12, policy_hidden_sizes=(16,), conv_channels=(4, 4), context_size=4)
-    learner = EPG(config)
+    learner = EPG(Config())  # the default lifetime: PPO reaches 0.8-0.9 of the best return
     tasks = learner.family.tasks(8, "test")
     best = float(jnp.mean(jax.vmap(learner.family.best_return)(tasks)))
     ppo = learner.train_policies(learner.random_loss(0), tasks, jax.random.PRNGKey(0), 1.0)
