@@ -1,10 +1,12 @@
 import os
 from pathlib import Path
 
-# Many tests compile the same small programs (the tiny RL^2 config, in this process, in the other
-# xdist worker and in the CLI subprocesses, which inherit the variables): JAX's persistent
-# compilation cache compiles each once per run. It lives in .pytest_cache (git-ignored).
-_CACHE = Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax-compilation"
+# Many tests compile the same small programs (the tiny RL^2 config, in this process and in the
+# CLI subprocesses, which inherit the variables): JAX's persistent compilation cache compiles each
+# once per run. It lives in .pytest_cache (git-ignored), one directory per xdist worker, so two
+# processes never write the same cache at once.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+_CACHE = Path(__file__).resolve().parents[1] / ".pytest_cache" / f"jax-compilation-{_WORKER}"
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_CACHE))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
@@ -49,6 +51,14 @@ TINY_CONFIG = Config(
     learning_rate=1e-2,
     final_learning_rate=1e-3,
 )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """A long check is a slow test too, so `-m "not slow"` leaves it out whatever the default."""
+    for item in items:
+        if item.get_closest_marker("long"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

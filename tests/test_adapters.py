@@ -183,6 +183,7 @@ def test_mountain_car_terminates_at_the_goal_before_the_time_limit():
 
 
 @pytest.mark.parametrize("name", ["Pendulum-v1", "Reacher-misc", "control/point-goal"])
+@pytest.mark.slow
 def test_step_vmaps_over_keys_and_states(name):
     env = make_env(name)
     keys = jax.random.split(jax.random.PRNGKey(3), 5)

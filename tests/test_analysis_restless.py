@@ -69,6 +69,7 @@ def _simulate(alpha, beta, num_trials, num_pulls, hazard, rng):
     return actions, rewards
 
 
+@pytest.mark.slow
 def test_fit_recovers_known_learning_rates_per_group():
     rng = np.random.default_rng(1)
     truth = [(0.1, 8.0), (0.45, 4.0)]
@@ -112,6 +113,7 @@ def test_group_means_by_hand():
 
 
 @pytest.mark.slow  # compiles a 100-pull trial of the delta rule twice (grid, evaluate)
+@pytest.mark.long
 def test_grid_rewards_agree_with_evaluate_and_tuning_picks_their_best():
     family = make("bandit/restless-2arm")
     tasks = family.tasks(200, "train")

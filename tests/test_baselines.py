@@ -140,6 +140,7 @@ def test_budget_grid_holds_exact_finite_horizon_gittins_indices():
 
 
 @pytest.mark.parametrize("horizon", [40, 300])
+@pytest.mark.slow
 def test_approximate_fh_gittins_indices_match_reference(horizon):
     grid = gittins.fh_gittins_budget_grid(horizon)
     fast = gittins.approximate_fh_gittins_indices(_counts(PULLS, SUMS), horizon, grid)
@@ -168,6 +169,7 @@ AGENT_CASES = [
     AGENT_CASES,
     ids=[f"{c[0]}-{c[1].family_id}-{c[2]}" for c in AGENT_CASES],
 )
+@pytest.mark.slow
 def test_act_gives_same_actions_with_and_without_jit(name, family, num_pulls, options):
     agent = baselines.get(name, family, num_pulls, **options)
     trial = Trial(family, 8)
@@ -189,6 +191,7 @@ def _arm_states_before_each_step(actions, rewards, num_arms):
 
 
 @pytest.mark.parametrize("num_arms, num_pulls", [(2, 10), (3, 8)])
+@pytest.mark.slow
 def test_bayes_optimal_agent_only_takes_optimal_actions(num_arms, num_pulls):
     family = BernoulliBandit(num_arms)
     agent = baselines.get("bayes-optimal", family, num_pulls)
@@ -201,6 +204,7 @@ def test_bayes_optimal_agent_only_takes_optimal_actions(num_arms, num_pulls):
             assert q_values[action] >= max(q_values) - 1e-9
 
 
+@pytest.mark.slow
 def test_index_agents_pick_a_largest_index():
     family = BernoulliBandit(4)
     num_pulls = 22
@@ -222,6 +226,7 @@ def test_index_agents_pick_a_largest_index():
 
 
 @pytest.mark.parametrize("name", ["greedy", "ucb1", "thompson", "bayes-optimal", "gittins"])
+@pytest.mark.slow
 def test_agents_find_a_certain_arm(name):
     """One arm always pays 1, the other never: after a few pulls the good arm is pulled."""
     family = BernoulliBandit(2)
@@ -234,6 +239,7 @@ def test_agents_find_a_certain_arm(name):
     assert np.all(good_arm_share > 0.9)
 
 
+@pytest.mark.slow
 def test_oracle_pulls_the_best_arm():
     family = GaussianBandit(4)
     params = BanditParams(means=jnp.array([0.1, 2.0, -1.0, 1.9]), noise_std=jnp.ones(4))
@@ -243,6 +249,7 @@ def test_oracle_pulls_the_best_arm():
     assert np.all(np.asarray(actions) == 1) and np.all(np.asarray(regrets) == 0)
 
 
+@pytest.mark.slow
 def test_gaussian_agents_find_the_best_arm():
     family = GaussianBandit(3)
     params = BanditParams(means=jnp.array([0.0, 3.0, -1.0]), noise_std=jnp.full(3, 0.5))
@@ -311,7 +318,7 @@ def test_unknown_name_lists_known_names():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_evaluated_totals_on_two_arm_hundred_pull_bandits():
     """2000 test tasks of the 2-arm, 100-pull Bernoulli bandit.
 

@@ -90,8 +90,8 @@ def _check_runs(task_id: str, name: str):
 # tens of seconds), so the full sweep is slow. The agents it runs are tested under jit elsewhere
 # (test_baselines, test_mdp_baselines, test_wang2016_*, test_maze); the fast tests below run the
 # agents that exist only here.
-@pytest.mark.slow
 @pytest.mark.parametrize("task_id, name", CASES, ids=[f"{t}-{n}" for t, n in CASES])
+@pytest.mark.long
 def test_every_baseline_runs_under_evaluate(task_id, name):
     _check_runs(task_id, name)
 
@@ -113,6 +113,7 @@ def test_point_oracle_earns_the_exact_optimal_return():
     np.testing.assert_allclose(result.total_rewards, point_oracle_returns(family, tasks), rtol=1e-4)
 
 
+@pytest.mark.long
 def test_mdp_oracle_plans_with_the_optimal_values_and_follows_the_plan():
     from learn2rl.tasks.tabular_mdp import optimal_values
     from learn2rl.types import TrialObs

@@ -259,7 +259,7 @@ _SAVE_FOREVER = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_kill_9_during_saves_always_leaves_a_loadable_checkpoint(tmp_path):
     """SIGKILL a process that does nothing but save (4 MB states), at random moments."""
     rng = np.random.default_rng(0)
@@ -327,7 +327,7 @@ def test_the_cli_reports_corrupt_and_mismatched_checkpoints_in_one_line(tmp_path
     assert "corrupt checkpoint metadata" in err
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_a_damaged_checkpoint_is_one_line_on_stderr_of_the_real_command(tmp_path):
     """The whole stderr of ``learn2rl evaluate`` on damaged arrays, late tensorstore reports
     included."""

@@ -93,6 +93,7 @@ def entry_point(*args, env=None, timeout=300):
         (["train", "--out", "x", "--config", "nope.json"], "no such file"),
     ],
 )
+@pytest.mark.slow
 def test_usage_errors_of_the_installed_command_are_one_line(args, message):
     result = entry_point(*args)
     assert result.returncode == 2, result.stderr
@@ -101,7 +102,7 @@ def test_usage_errors_of_the_installed_command_are_one_line(args, message):
     assert "\n" not in err and "Traceback" not in result.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_version_and_train_help_list_the_config_fields():
     result = entry_point("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"learn2rl {learn2rl.__version__}"
@@ -135,8 +136,8 @@ def test_config_file_then_set_then_flags(tmp_path):
         build_config(Config, None, tmp_path / "unknown.json")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("devices", ["3", "6"])
+@pytest.mark.long
 def test_training_runs_on_a_device_count_that_does_not_divide_the_batch(tmp_path, devices):
     """256 tasks on 6 (or 3) CPU devices: the learner uses 4 (or 2) and says so once."""
     args = ["train", "--out", str(tmp_path / "run"), "--updates", "2", *TINY]
@@ -152,7 +153,7 @@ def test_training_runs_on_a_device_count_that_does_not_divide_the_batch(tmp_path
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_evaluate_a_checkpoint_and_reject_an_unknown_baseline(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "run"), "--updates", "2", *TINY]) == 0
     out = tmp_path / "eval"
@@ -191,7 +192,7 @@ def test_evaluate_a_checkpoint_and_reject_an_unknown_baseline(tmp_path, capsys):
     assert "unknown baseline" in capsys.readouterr().err
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_train_and_evaluate_a_gradient_learner_on_a_control_family(tmp_path):
     run = tmp_path / "maml"
     args = ["train", "--learner", "maml", "--task", "control/point-goal", "--out", str(run)]
@@ -235,7 +236,7 @@ def test_list_names_everything(capsys):
         assert name in out
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_killed_run_resumes_to_the_same_parameters_and_metrics(tmp_path):
     """Kill -9 a real training process mid-run, --resume it, compare with an uninterrupted run."""
     args = ["train", "--updates", "40", *TINY]

@@ -107,6 +107,7 @@ def run_against_reference(c: Compiled, num_steps: int, atol: float):
 
 # --- (1) reference: C MuJoCo, transition by transition --------------------------------------
 @pytest.mark.parametrize("task_id", IDS)
+@pytest.mark.slow
 def test_c_backend_matches_the_reference(task_id):
     c = Compiled(task_id, backend="c")
     assert c.family.backend == "c" and c.family.mjx_model is None
@@ -126,8 +127,8 @@ def test_auto_backend_is_c_on_the_cpu_and_bad_names_are_rejected():
         make("control/cheetah-dir", backend="warp")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("task_id", IDS)
+@pytest.mark.long
 def test_c_and_mjx_backends_give_the_same_transitions(task_id):
     """The contract between the backends: from the same states, with the same actions, the same
     observations, rewards and terminations (float32 against float64 physics: the tolerances of
@@ -149,6 +150,7 @@ def test_c_and_mjx_backends_give_the_same_transitions(task_id):
         state = s1
 
 
+@pytest.mark.long
 def test_c_backend_steps_every_row_of_nested_vmaps_in_one_host_call():
     family = make("control/cheetah-dynamics", backend="c")
     params = family.tasks(3, "test")
@@ -183,6 +185,7 @@ def test_rewards_of_each_objective_follow_the_formulas():
 
 
 # --- (2) jit and no-jit -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_jit_and_nojit_steps_agree(monkeypatch):
     """The family's own code (clip, physics scales, reward, observation, termination, reset) gives
     the same numbers with and without jit. MJX itself is stubbed here: one eager MJX step takes
@@ -237,6 +240,7 @@ def test_registered_ids_and_sizes():
     assert make("control/cheetah-dir", episode_length=7).episode_length == 7
 
 
+@pytest.mark.long
 def test_priors():
     keys = jax.random.split(jax.random.PRNGKey(0), 2000)
     goals = np.asarray(jax.vmap(make("control/cheetah-vel").sample_params)(keys).target)
@@ -253,6 +257,7 @@ def test_priors():
     np.testing.assert_array_equal(family.tasks(3).target, family.tasks(3).target)
 
 
+@pytest.mark.slow
 def test_reset_noise_is_small_uniform_and_keyed(ant_c):
     family = ant_c.family
     keys = jax.random.split(jax.random.PRNGKey(0), 64)
@@ -282,6 +287,7 @@ def test_ant_terminates_when_the_torso_falls(ant_c):
     assert np.all(np.asarray(terminated))
 
 
+@pytest.mark.slow
 def test_trial_under_vmap_over_tasks_resets_after_the_horizon():
     family = make("control/cheetah-vel", episode_length=3)
     trial = Trial(family, num_episodes=2)
@@ -301,6 +307,7 @@ def test_trial_under_vmap_over_tasks_resets_after_the_horizon():
     assert bool(np.all(np.asarray(state.trial_done)))
 
 
+@pytest.mark.slow
 def test_import_learn2rl_does_not_import_mujoco():
     code = "import sys, learn2rl.tasks; print('mujoco' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

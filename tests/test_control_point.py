@@ -59,6 +59,7 @@ def test_point_jit_and_no_jit_agree():
         assert r1 == pytest.approx(r2, rel=1e-6) and d1 == d2
 
 
+@pytest.mark.slow
 def test_point_tasks_are_goals_in_the_square_and_vmap():
     family = make("control/point-goal")
     tasks = family.tasks(500, "test")

@@ -27,6 +27,7 @@ def test_random_directions_are_unit_vectors_on_both_sides_of_both_axes():
     assert 0.45 < np.mean(np.asarray(sampled.direction)[:, 0] > 0) < 0.55
 
 
+@pytest.mark.slow
 def test_the_half_split_trains_on_the_right_and_tests_on_the_left():
     family = make("control/point-dir[split=half]")
     train = np.asarray(family.tasks(2000, "train").direction)
@@ -40,6 +41,7 @@ def test_the_half_split_trains_on_the_right_and_tests_on_the_left():
     assert np.all(np.asarray(sampled.direction)[:, 0] > 0)
 
 
+@pytest.mark.slow
 def test_cheetah_dir_draws_forward_and_backward_each_half_the_time():
     family = make("control/cheetah-dir")
     target = np.asarray(family.tasks(4000, "train").target)

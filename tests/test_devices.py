@@ -47,11 +47,13 @@ def _xla_flags_after_import(flags: str | None) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow
 def test_importing_learn2rl_turns_off_the_scheduler_that_deadlocks_lapack():
     flags = _xla_flags_after_import(None)
     assert "--xla_cpu_enable_concurrency_optimized_scheduler=false" in flags.split()
 
 
+@pytest.mark.slow
 def test_a_users_own_scheduler_setting_is_kept():
     mine = "--xla_cpu_enable_concurrency_optimized_scheduler=true"
     assert _xla_flags_after_import(mine).split() == [mine]
@@ -70,7 +72,7 @@ print(bool(jnp.all(jnp.isfinite(obs))))
 """
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_256_mjx_ants_step_without_hanging():
     """With XLA's concurrency-optimised scheduler this call never returned (two batched
     Cholesky calls of MJX's solver deadlocked jaxlib's thread pool on a 2-core CPU)."""

@@ -25,6 +25,7 @@ def filled_dnd(keys, values, capacity=None):
     return write_batch(memory, keys, jnp.asarray(values, keys.dtype))
 
 
+@pytest.mark.slow
 def test_weights_are_the_normalised_inverse_distance_kernel_and_sum_to_one():
     rng = np.random.default_rng(0)
     keys = rng.normal(size=(20, 4)).astype(np.float32)
@@ -42,6 +43,7 @@ def test_weights_are_the_normalised_inverse_distance_kernel_and_sum_to_one():
     np.testing.assert_allclose(mean.weights, np.full(5, 0.2), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_partly_filled_dictionary_ignores_empty_slots_and_an_empty_one_returns_zero():
     memory = filled_dnd(np.eye(3, dtype=np.float32), [1.0, 2.0, 3.0], capacity=10)
     out = lookup(memory, jnp.zeros(3), 5)
@@ -53,6 +55,7 @@ def test_a_partly_filled_dictionary_ignores_empty_slots_and_an_empty_one_returns
 
 
 @pytest.mark.parametrize("seed", range(3))
+@pytest.mark.slow
 def test_nearest_neighbours_equal_a_numpy_brute_force(seed):
     rng = np.random.default_rng(seed)
     capacity, size, p = 200, 150, 11
@@ -72,6 +75,7 @@ def test_nearest_neighbours_equal_a_numpy_brute_force(seed):
     )
 
 
+@pytest.mark.slow
 def test_an_exact_key_match_is_updated_in_place_by_the_blend_or_max_rule():
     memory = filled_dnd(np.eye(3, dtype=np.float32), [1.0, 2.0, 3.0], capacity=5)
     key = jnp.asarray([0.0, 1.0, 0.0])
@@ -119,6 +123,7 @@ def test_batch_writes_apply_in_order_with_duplicates_and_masks():
     np.testing.assert_allclose(out.values[:2], [1.0 + 0.5 * (3.0 - 1.0), 2.0])
 
 
+@pytest.mark.slow
 def test_gradients_reach_the_query_and_stored_keys_and_match_finite_differences():
     with jax.enable_x64(True):
         rng = np.random.default_rng(3)
@@ -156,6 +161,7 @@ def test_gradients_reach_the_query_and_stored_keys_and_match_finite_differences(
             np.testing.assert_allclose(np.asarray(grad).ravel(), numeric, rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_it_runs_under_jit_and_vmap_over_seeds():
     def run(key):
         k_keys, k_values, k_query = jax.random.split(key, 3)
@@ -191,6 +197,7 @@ def test_bad_sizes_give_one_line_errors():
         assert message in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_batch_lookups_in_a_stack_of_dictionaries_search_each_querys_own_table():
     rng = np.random.default_rng(5)
     stack = jax.vmap(lambda k, v: dnd.write_batch(dnd.init(12, 3), k, v))(

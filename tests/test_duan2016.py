@@ -13,7 +13,7 @@ from learn2rl.evaluation import EvalResult
 TINY = ["num_updates=4", "num_tasks=8", "updates_per_chunk=2", "hidden_size=8"]  # --set values
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_mdp_suite_runs_a_cell_with_both_priors_and_keeps_it(tmp_path):
     from learn2rl.baselines import mdp
     from learn2rl.experiments import duan2016_mdps as mdps
@@ -91,7 +91,7 @@ def test_bandit_suite_has_every_cell_with_full_and_quick_settings():
     assert cell.learned[0].quick.num_updates == cell.learned[0].config.num_updates // 4
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_bandit_suite_runs_a_cell_tunes_and_keeps_it(tmp_path):
     from learn2rl.experiments import duan2016, pipeline
     from learn2rl.experiments.spec import Tuned

@@ -42,7 +42,7 @@ def test_the_analysis_refuses_a_task_that_is_not_a_maze():
         mazes.episode_table(Outcome({}, 1, family, family.tasks(2), 2), None)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_maze_spec_writes_report_results_and_plots(tmp_path):
     tiny = ["num_updates=2", "num_tasks=8", "updates_per_chunk=2", "hidden_size=8"]
     outcome = pipeline.run(

@@ -70,16 +70,19 @@ def _quadratic_run(sign: float, generations: int = 150):
     return float(jnp.linalg.norm(template["w"] - 3.0)), float(jnp.linalg.norm(final - 3.0))
 
 
+@pytest.mark.slow
 def test_open_es_as_configured_drives_a_quadratic_to_its_minimum():
     start, end = _quadratic_run(sign=-1.0)
     assert end < 0.1 * start, (start, end)
 
 
+@pytest.mark.slow
 def test_telling_plus_the_return_instead_of_minus_makes_it_worse():
     start, end = _quadratic_run(sign=+1.0, generations=40)
     assert end > start + 1.0, (start, end)
 
 
+@pytest.mark.slow
 def test_weight_decay_pulls_a_flat_objective_to_zero():
     config = Config(population_size=8, num_updates=100, es_sigma=0.1, weight_decay=0.01)
     template = {"w": jnp.full((3,), 2.0, jnp.float32)}
@@ -109,6 +112,7 @@ def _buffer(core, seed=0):
     )
 
 
+@pytest.mark.long
 def test_the_loss_is_a_scalar_under_jit_and_vmaps_over_a_population_of_losses(core):
     buffer = _buffer(core)
     loss_params = core.init_loss(jax.random.PRNGKey(0))
@@ -131,6 +135,7 @@ def test_the_loss_is_a_scalar_under_jit_and_vmaps_over_a_population_of_losses(co
     assert context.shape == (core.config.context_size,)
 
 
+@pytest.mark.slow
 def test_the_policy_gradient_flows_through_the_context_and_the_head(core):
     buffer = _buffer(core)
     loss_params = core.init_loss(jax.random.PRNGKey(3))
@@ -161,6 +166,7 @@ def test_the_policy_gradient_flows_through_the_context_and_the_head(core):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_an_epoch_update_moves_the_policy_on_the_learned_loss_alone(core):
     inner = core.init_inner(jax.random.PRNGKey(0))
     epoch = jax.tree_util.tree_map(lambda x: x[-core.config.steps_per_epoch :], _buffer(core))
@@ -227,6 +233,7 @@ def one_learner_per_config(monkeypatch):
     monkeypatch.setattr(runner, "build", _shared_build)
 
 
+@pytest.mark.long
 def test_a_run_cut_after_its_first_chunk_resumes_to_the_uninterrupted_run(
     tmp_path, one_learner_per_config
 ):
@@ -255,7 +262,7 @@ def test_a_run_cut_after_its_first_chunk_resumes_to_the_uninterrupted_run(
 
 
 # --- slow: learning ---------------------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_ppo_inner_loop_learns_point_directions_and_a_random_loss_does_not():
     learner = EPG(Config())  # the default lifetime: PPO reaches 0.8-0.9 of the best return
     tasks = learner.family.tasks(8, "test")

@@ -68,6 +68,7 @@ def test_mfec_writes_an_episodes_discounted_returns_with_the_max_rule():
     np.testing.assert_allclose(out.values[1, 0], 1.0)
 
 
+@pytest.mark.slow
 def test_nec_targets_are_the_discounted_returns_when_n_exceeds_the_episode():
     # Catch episodes last 9 steps and pay +-1 at the last: with N = 20 every target is a
     # Monte-Carlo return r * gamma^(8 - t), written oldest first when the episode ends.
@@ -110,6 +111,7 @@ def one_learner_per_config(monkeypatch):
         pytest.param("dqn", marks=pytest.mark.slow),
     ],
 )
+@pytest.mark.long
 def test_a_run_cut_after_its_first_chunk_resumes_to_the_uninterrupted_run(
     name, tmp_path, one_learner_per_config
 ):
@@ -176,8 +178,8 @@ LEARNS = {
 }  # fmt: skip
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(LEARNS))
+@pytest.mark.long
 def test_it_learns_catch(name):
     config = LEARNS[name]
     learner = runner.build(name, config.replace(updates_per_chunk=config.num_updates))
@@ -194,7 +196,7 @@ def test_it_learns_catch(name):
     assert float(q[int(action)]) == float(jnp.max(q))
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_cli_trains_nec(tmp_path):
     from learn2rl.cli import main
 

@@ -125,6 +125,7 @@ def rl2_setup():
     return learner, learner.init().params
 
 
+@pytest.mark.long
 def test_rl2_checkpoints_and_rebuilt_families_compile_once_and_match_the_old_path(rl2_setup):
     learner, initial = rl2_setup
     key = jax.random.PRNGKey(3)
@@ -148,6 +149,7 @@ def test_rl2_checkpoints_and_rebuilt_families_compile_once_and_match_the_old_pat
     assert_same(results[1], old_path(learner.agent(param_sets[1]), family, family.tasks(3), 7, key))
 
 
+@pytest.mark.long
 def test_rl2_greedy_agents_are_another_kind_compiled_once(rl2_setup):
     learner, initial = rl2_setup
     family, key = make(BANDIT), jax.random.PRNGKey(2)
@@ -160,7 +162,7 @@ def test_rl2_greedy_agents_are_another_kind_compiled_once(rl2_setup):
     assert compiles.count == 2
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_maml_checkpoints_compile_once_and_match_the_old_path():
     tiny = dict(
         hidden_sizes=(6,), num_tasks=2, episodes_per_step=3, num_updates=1, updates_per_chunk=1
@@ -186,6 +188,7 @@ def test_maml_checkpoints_compile_once_and_match_the_old_path():
     assert compiles.count == 1
 
 
+@pytest.mark.slow
 def test_a_baseline_built_once_compiles_once_and_matches_the_old_path():
     family = make(BANDIT)
     agent = baselines.get("ucb1", family, 9)

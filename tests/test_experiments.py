@@ -8,7 +8,7 @@ import pytest
 from learn2rl.experiments import demo
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_demo_writes_table_plot_report_and_checkpoint(tmp_path, tiny_config):
     config = tiny_config.replace(num_episodes=100)
     rows = demo.run(tmp_path, num_test_tasks=64, progress=False, config=config)
@@ -58,7 +58,7 @@ def test_experiment_registry_lists_every_experiment_and_rejects_unknown_ids():
     assert demo.QUICK_CONFIG.replace(num_updates=demo.DEMO_CONFIG.num_updates) == demo.DEMO_CONFIG
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_worked_example_runs_on_the_pipeline_with_two_seeds(tmp_path):
     from learn2rl.experiments import example_bandits, pipeline
 

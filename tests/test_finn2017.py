@@ -66,6 +66,7 @@ def test_adaptation_row_intervals_over_tasks_and_over_seeds():
     assert row["num_seeds"] == 2 and row["interval"].startswith("t interval")
 
 
+@pytest.mark.slow
 def test_point_oracle_matches_a_rollout_of_the_straight_line_policy():
     family = make("control/point-goal")
     tasks = family.tasks(20, "test")
@@ -100,6 +101,7 @@ def _drifting_agent(moving_batches: tuple[int, ...]) -> GradientAgent:
     )
 
 
+@pytest.mark.slow
 def test_select_step_decay_picks_the_best_agent_on_steps_two_and_later():
     family = make("control/point-goal")
     tasks = family.tasks(8, "train")
@@ -118,7 +120,7 @@ def test_select_step_decay_picks_the_best_agent_on_steps_two_and_later():
     assert best == 0.25
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_tiny_pointnav_reproduction_writes_its_outputs(tmp_path):
     config = maml.Config(hidden_sizes=(8,), num_tasks=2, episodes_per_step=2, num_updates=2,
                          updates_per_chunk=1, ppo_epochs=1)  # fmt: skip

@@ -56,6 +56,7 @@ def numpy_network_inputs(xs, ys):
 
 # --- the data ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("prior", ["uniform", "gaussian"])
+@pytest.mark.slow
 def test_sequences_match_a_numpy_reference(prior):
     functions = QuadraticFunctions(prior)
     coefficients = np.asarray(functions.functions(8, "test"))
@@ -71,6 +72,7 @@ def test_sequences_match_a_numpy_reference(prior):
         )
 
 
+@pytest.mark.slow
 def test_functions_are_indexed_and_the_splits_are_disjoint():
     functions = QuadraticFunctions()
     first = np.asarray(functions.functions(4, "test"))
@@ -108,6 +110,7 @@ def _data(num=64, length=12, seed=5):
     return ff.evaluation_data(QuadraticFunctions(), num, length, experiment.NUM_QUERIES, seed)
 
 
+@pytest.mark.slow
 def test_evaluation_data_of_a_function_does_not_depend_on_how_many_are_drawn():
     few, many = _data(num=3), _data(num=10)
     for a, b in zip(few, many, strict=True):
@@ -115,6 +118,7 @@ def test_evaluation_data_of_a_function_does_not_depend_on_how_many_are_drawn():
     assert many[1].shape == (10, 12, 2) and many[2].shape == (10, experiment.NUM_QUERIES, 2)
 
 
+@pytest.mark.slow
 def test_least_squares_is_exact_from_six_examples():
     coefficients, xs, queries = _data()
     curve = ff.least_squares_curve(coefficients, xs, queries)
@@ -135,12 +139,14 @@ def test_least_squares_is_exact_from_six_examples():
     np.testing.assert_allclose(curve[:, 0], prior[:, 0])
 
 
+@pytest.mark.slow
 def test_prior_mean_error_is_the_prior_variance():
     coefficients, _, queries = _data(num=4000, length=2)
     prior = ff.prior_mean_curve(coefficients, queries, 2)
     assert abs(prior.mean() - PRIOR_VARIANCE) < 0.02 and np.all(prior[:, 0] == prior[:, 1])
 
 
+@pytest.mark.slow
 def test_uniform_posterior_mean_against_exact_cases():
     coefficients, xs, _ = _data(num=16)
     rng = np.random.default_rng(0)
@@ -159,6 +165,7 @@ def test_uniform_posterior_mean_against_exact_cases():
     assert np.all(np.abs(estimate) < 0.15)
 
 
+@pytest.mark.slow
 def test_bayes_reference_beats_least_squares_under_the_uniform_prior():
     coefficients, xs, queries = _data(num=300, length=8)
     rng = np.random.default_rng(1)
@@ -266,7 +273,7 @@ def test_config_round_trips_and_rejects_unknown_fields():
     assert len(learner.devices) == 3
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_jit_and_no_jit_agree_and_queries_are_next_steps():
     learner = FunctionLearner(TINY)
     params = learner.init().params
@@ -335,7 +342,7 @@ def test_the_runner_stops_a_diverging_run_and_keeps_the_last_good_checkpoint(tmp
     assert checkpoint.load_meta(tmp_path / "checkpoint")["update"] == 2
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_short_training_fits_held_out_functions_better_than_the_prior_mean():
     config = Config(
         num_examples=16,

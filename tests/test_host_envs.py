@@ -78,6 +78,7 @@ def test_bad_gymnasium_names_get_one_line_errors(name, match):
 # --- stepping -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_steps_match_gymnasium_and_scale_actions_onto_the_box():
     env = make_env(PENDULUM)
     key = jax.random.PRNGKey(3)
@@ -99,6 +100,7 @@ def test_steps_match_gymnasium_and_scale_actions_onto_the_box():
     assert not np.any(terminated) and not np.any(truncated)
 
 
+@pytest.mark.slow
 def test_truncates_at_the_time_limit_then_steps_as_a_no_op():
     env = make_env(PENDULUM)
     _, state = env.reset(jax.random.PRNGKey(0))
@@ -111,6 +113,7 @@ def test_truncates_at_the_time_limit_then_steps_as_a_no_op():
     assert int(state.steps) == 200
 
 
+@pytest.mark.slow
 def test_vmapped_agents_make_one_host_call_per_step_and_stay_independent():
     env = make_env(PENDULUM)
     agents, steps = 3, 30
@@ -137,6 +140,7 @@ def test_vmapped_agents_make_one_host_call_per_step_and_stay_independent():
         np.testing.assert_allclose(next_obs[:, agent], [s[0] for s in expected], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_step_and_reset_resets_only_the_episodes_that_ended():
     env = make_env(PENDULUM)
     keys = jax.random.split(jax.random.PRNGKey(11), 2)
@@ -171,6 +175,7 @@ def test_step_and_reset_resets_only_the_episodes_that_ended():
     np.testing.assert_allclose(rewards, [s[1] for s in expected], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_for_evaluation_has_its_own_simulators():
     env = make_env(PENDULUM)
     evaluation = env.for_evaluation()
@@ -223,6 +228,7 @@ TINY_TD3 = dict(
 )
 
 
+@pytest.mark.long
 def test_td3_trains_on_a_gymnasium_env():
     from learn2rl.learners.offpolicy.td3 import Config, OffPolicy
 
@@ -239,7 +245,7 @@ def test_td3_trains_on_a_gymnasium_env():
     assert evaluation.host_calls == 2 * (1 + 200) and evaluation.pool_size == 2
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_metagenrl_trains_on_a_gymnasium_and_a_gymnax_env():
     from learn2rl.learners.objectives import metagenrl
 

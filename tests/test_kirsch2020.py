@@ -22,7 +22,7 @@ TINY_TEST = k.TEST.replace(
 )  # fmt: skip
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_protocol_runs_caches_and_reports_every_agent(tmp_path, monkeypatch):
     monkeypatch.setattr(k, "QUICK_TEST", TINY_TEST)
     monkeypatch.setattr(k, "QUICK_CONFIG", TINY_META)

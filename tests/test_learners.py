@@ -75,6 +75,7 @@ def test_configs_meet_the_contract(name):
 
 
 @pytest.mark.parametrize("name", learners.list_learners())
+@pytest.mark.slow
 def test_learners_are_built_from_their_config_and_meet_the_protocol(name):
     learner = runner.build(name, tiny_config(name))
     assert isinstance(learner, Learner)
@@ -84,8 +85,8 @@ def test_learners_are_built_from_their_config_and_meet_the_protocol(name):
     assert len(learner.devices) >= 1
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", learners.list_learners())
+@pytest.mark.long
 def test_a_tiny_chunk_gives_one_metric_row_per_update(name):
     learner = runner.build(name, tiny_config(name))
     state = learner.init()

@@ -110,8 +110,8 @@ def _to64(tree):
     )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("cls,config_cls", [(maml.MAML, maml.Config), (maesn.MAESN, maesn.Config)])
+@pytest.mark.long
 def test_second_order_meta_gradient_matches_finite_differences(tiny_family, cls, config_cls):
     extra = {"num_train_tasks": 5} if config_cls is maesn.Config else {}
     # A large inner step makes the second-order term big enough to tell from first order.
@@ -191,8 +191,8 @@ LEARNERS = [
 ]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("cls,config_cls,extra", LEARNERS)
+@pytest.mark.long
 def test_learner_trains_deterministically_and_adapts_through_evaluate(
     tiny_family, cls, config_cls, extra
 ):
@@ -218,7 +218,7 @@ def test_learner_trains_deterministically_and_adapts_through_evaluate(
     assert np.isfinite(result.total_rewards).all()
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_adaptation_step_changes_the_policy_and_uses_the_halved_step(tiny_family):
     learner = maml.MAML(maml.Config(**TINY), tiny_family)
     params = learner.init().params
@@ -320,7 +320,7 @@ def test_conjugate_gradient_solves_a_positive_definite_system_given_as_a_pytree(
     )
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_trpo_step_is_the_natural_gradient_step_inside_the_kl_bound(tiny_family):
     """Against dense linear algebra: the step is parallel to (F + damping I)^-1 g (g the gradient
     of the surrogate through the inner step, F the Hessian of the mean KL between the sampling
@@ -355,7 +355,7 @@ def test_trpo_step_is_the_natural_gradient_step_inside_the_kl_bound(tiny_family)
         assert float(surrogate1) > float(surrogate0)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_maml_with_the_trpo_outer_loop_trains_and_keeps_each_step_inside_the_kl_bound(tiny_family):
     config = maml.Config(**TINY, outer="trpo", max_kl=0.02)
     learner = maml.MAML(config, tiny_family)

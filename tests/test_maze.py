@@ -64,7 +64,7 @@ def snake_task(start=0, heading=1, goal=2) -> MazeParams:
 
 
 # --- step by step against the numpy reference ----------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.long
 def test_trials_match_numpy_reference():
     cases = [
         (small(3, episode_length=25, view_depth=2), [0, 1, 2, 3, TEST_HIGH, TEST_HIGH + 7]),
@@ -137,7 +137,7 @@ def test_first_person_view_on_a_hand_made_maze():
     assert float(reward) == pytest.approx(-0.041) and int(state.cell) == 0
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_jit_and_nojit_trials_are_identical():
     family = small(3, episode_length=6)
     trial = Trial(family, 2)
@@ -159,6 +159,7 @@ def test_paper_ids_are_registered():
 
 
 @pytest.mark.parametrize("task_id", MAZE_IDS)
+@pytest.mark.slow
 def test_registered_mazes_reset_and_step_under_vmap(task_id):
     family = make(task_id)
     tasks = family.tasks(64, "test")
@@ -221,7 +222,7 @@ def test_layout_pools_are_perfect_distinct_and_disjoint(task_id):
     assert not family.layouts.flags.writeable
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_tasks_are_deterministic_and_drawn_from_their_split():
     family = make("maze/5x5")
     test = family.tasks(500, "test")
@@ -251,6 +252,7 @@ def test_tasks_are_deterministic_and_drawn_from_their_split():
 
 
 # --- analyses -------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_shortest_path_on_a_hand_made_maze():
     walls = snake_walls()
     # East along the top (2 moves), turn right, down (2), turn right, west (2), turn right, up (1),
@@ -278,6 +280,7 @@ def test_shortest_path_on_a_hand_made_maze():
     )
 
 
+@pytest.mark.slow
 def test_oracle_walks_shortest_paths_in_every_episode():
     family = small(4, episode_length=40)
     tasks = family.tasks(24, "test")

@@ -44,8 +44,8 @@ def fixed_observations(family: TabularMDP, num_episodes: int, seed: int):
     return observations
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", list(OPTIONS))
+@pytest.mark.long
 def test_agent_matches_numpy_reference_on_fixed_observations(name):
     family, options = SMALL, OPTIONS[name]
     horizon, num_actions = family.episode_length, family.num_actions
@@ -179,8 +179,8 @@ def test_log_gamma_draws_have_gamma_moments():
 
 # One agent per code path: exploration coin, extended VI, posterior sampling (one episode only:
 # without jit every random number is hashed op by op, which makes the sampler slow).
-@pytest.mark.slow
 @pytest.mark.parametrize("name,num_episodes", [("eps-greedy", 2), ("ucrl2", 2), ("psrl", 1)])
+@pytest.mark.long
 def test_evaluate_under_jit_and_vmap_matches_a_trial_without_jit(name, num_episodes):
     family = TabularMDP(num_states=3, num_actions=2, episode_length=2)
     tasks, key = family.tasks(2), jax.random.PRNGKey(5)

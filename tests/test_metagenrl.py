@@ -122,6 +122,7 @@ def alpha(single):
 
 
 @pytest.mark.slow  # the second-order step compiles for about 10 s
+@pytest.mark.long
 def test_the_meta_gradient_equals_central_finite_differences(single, agent, alpha):
     """In float64: the directional derivative of ``-mean Q1(s, pi_phi'(s))``, ``phi' = phi -
     beta grad_phi sum_t L_alpha`` (the sum over the first half of the batch's valid steps, as
@@ -195,6 +196,7 @@ def filled(single):
 
 
 @pytest.mark.slow  # the second-order step compiles for about 10 s
+@pytest.mark.long
 def test_the_critics_get_no_gradient_from_the_meta_loss(single, filled):
     """One learning step from the same state and keys, with a meta step (steps 30, a multiple
     of objective_delay 2) and without one (steps 31): the same critics and policies, another
@@ -241,6 +243,7 @@ def objective(single, alpha):
 
 
 @pytest.mark.parametrize("action_size", [1, 2, 6])
+@pytest.mark.slow
 def test_the_objective_ignores_the_order_of_action_dimensions_and_their_number(
     objective, action_size
 ):
@@ -289,6 +292,7 @@ def test_masked_steps_change_nothing_and_score_zero(objective):
     np.testing.assert_array_equal(moved[1:], out[1:])
 
 
+@pytest.mark.slow
 def test_the_policy_gradient_flows_only_through_the_policy_action(single, agent, alpha):
     """grad_phi of learned_loss equals the gradient with the value inputs fixed beforehand."""
     core, net = single.cores[0], single.net
@@ -341,6 +345,7 @@ class MinusQ1:
         return -self.core.q1(self.critics, self.obs, policy_action) * mask
 
 
+@pytest.mark.slow
 def test_the_ddpg_limit_reproduces_the_ddpg_policy_update_bit_for_bit(single, agent, alpha):
     core = single.cores[0]
     batch, mask = first(*meta_batch())
@@ -384,7 +389,7 @@ def population_run(tmp_path_factory):
     return out, learner, jax.device_get(state)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_a_population_of_two_environment_shapes_trains(population_run):
     out, learner, state = population_run
     assert learner.group_sizes == [2, 1]
@@ -405,7 +410,7 @@ def test_a_population_of_two_environment_shapes_trains(population_run):
     assert not trees_equal(state.objective, learner.init().objective)  # meta steps ran
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_load_objective_restores_the_objective_of_a_metagenrl_run(population_run):
     out, learner, state = population_run
     net, alpha = load_objective(str(out))
@@ -415,6 +420,7 @@ def test_load_objective_restores_the_objective_of_a_metagenrl_run(population_run
 
 
 @pytest.mark.slow  # three eager inits of the default objective
+@pytest.mark.long
 def test_a_random_objective_is_a_function_of_its_seed():
     (net, a), (_, b), (_, c) = (load_objective(f"random:{s}") for s in (3, 3, 4))
     assert net == Config().objective_net()  # the default architecture
@@ -440,7 +446,7 @@ def test_load_objective_refuses_other_runs_in_one_line(tmp_path):
         td3.OffPolicy(config)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_td3_trains_a_fresh_policy_with_the_meta_trained_objective(population_run):
     out, _, state = population_run
     config = td3.Config(
@@ -510,6 +516,7 @@ def test_the_adam_inner_step_is_an_adam_step_from_the_agents_own_moments(agent):
     assert not np.allclose(jax.tree_util.tree_leaves(sgd)[0], jax.tree_util.tree_leaves(step)[0])
 
 
+@pytest.mark.long
 def test_policy_resets_are_staggered_over_the_population_and_keep_the_critics():
     """``policy_reset_steps=6`` with 3 agents: agent i gets a fresh policy, target policy and
     optimizer state when ``steps - update_after + 2 i`` is a positive multiple of 6."""

@@ -98,6 +98,7 @@ def test_lambda_returns_match_a_python_loop_with_terminations_and_truncations():
     "optimizer,learning_rate,outer_critic",
     [("adam", 0.01, False), ("sgd", 0.5, False), ("adam", 0.01, True)],
 )
+@pytest.mark.long
 def test_the_meta_gradient_equals_finite_differences_of_the_meta_objective(
     optimizer, learning_rate, outer_critic
 ):
@@ -153,6 +154,7 @@ def test_the_meta_gradient_equals_finite_differences_of_the_meta_objective(
     [(0.5, 0.995, -1.0), (0.99, 0.5, 1.0)],
     ids=["gamma-too-small-goes-up", "control:myopic-reference-pulls-gamma-down"],
 )
+@pytest.mark.long
 def test_on_a_delayed_reward_chain_the_meta_gradient_raises_a_too_small_gamma(
     initial_gamma, reference_gamma, sign
 ):
@@ -185,6 +187,7 @@ def test_on_a_delayed_reward_chain_the_meta_gradient_raises_a_too_small_gamma(
 
 
 # --- the learner ------------------------------------------------------------------------------
+@pytest.mark.long
 def test_meta_learning_rate_zero_is_the_fixed_eta_agent_bit_for_bit():
     config = Config(num_updates=3, updates_per_chunk=3, **TINY)
     states, metrics = [], []
@@ -221,6 +224,7 @@ def one_learner_per_config(monkeypatch):
     monkeypatch.setattr(runner, "build", _shared_build)
 
 
+@pytest.mark.long
 def test_a_run_cut_after_its_first_chunk_resumes_to_the_uninterrupted_run(
     tmp_path, one_learner_per_config
 ):
@@ -285,6 +289,7 @@ def test_bad_settings_give_a_one_line_error_naming_the_field(build, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_the_outer_critic_is_a_head_of_its_own_that_the_meta_objective_uses():
     rng = np.random.default_rng(0)
     rollout = chain_rollout(rng, 4, 6)
@@ -329,7 +334,7 @@ def test_chain_arm_chooses_which_discounting_chain_arm_pays_more():
 
 
 # --- slow: the command line, and learning ---------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_cli_trains_the_learner(tmp_path):
     from learn2rl.cli import main
 
@@ -342,7 +347,7 @@ def test_the_cli_trains_the_learner(tmp_path):
     assert [row["update"] for row in rows] == [1, 2]
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_it_learns_catch():
     config = Config(num_updates=150, updates_per_chunk=50)
     learner = MetaGradient(config)

@@ -86,6 +86,7 @@ def test_sizes_are_the_largest_and_actions_are_the_unit_box(family):
     assert family.action_space().shape == (2,) and family.observation_space().shape == (8,)
 
 
+@pytest.mark.slow
 def test_train_tasks_come_only_from_train_envs_and_test_tasks_from_test_envs():
     family = make(
         "mix:Pendulum-v1+Reacher-misc+control/point-goal->Swimmer-misc+control/point-goal#1"
@@ -131,6 +132,7 @@ def _env_rollout(env, key, actions):
     return obs, jax.lax.scan(body, state, (keys, actions[:, : env.action_size]))[1]
 
 
+@pytest.mark.long
 def test_stepping_a_task_steps_its_environment_with_padded_obs_and_truncated_actions(family):
     """Every environment of the mixture, one task each, batched (the switch becomes a select)."""
     num_steps = 120  # past point-goal's and Reacher's 100-step limit, before Pendulum's 200
@@ -179,6 +181,7 @@ def test_the_second_action_entry_is_ignored_by_one_dimensional_envs(family):
     assert not np.array_equal(first[0], other[0])
 
 
+@pytest.mark.long
 def test_a_jitted_trial_of_two_episodes_ends_each_episode_at_its_env_time_limit(family):
     trial = Trial(family, 2)
     assert trial.max_steps == 400
@@ -211,6 +214,7 @@ def test_a_jitted_trial_of_two_episodes_ends_each_episode_at_its_env_time_limit(
 
 
 @pytest.mark.slow  # compiles an RL^2 PPO update over three environments
+@pytest.mark.long
 def test_rl2_trains_on_a_mixture():
     from learn2rl.learners.rl2 import RL2, Config
 

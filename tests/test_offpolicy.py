@@ -126,6 +126,7 @@ def reference_loss(core, critics, batch, mask, target, used):
     return total / max(mask.sum(), 1.0)
 
 
+@pytest.mark.slow
 def test_the_td3_target_is_the_clipped_double_q_of_the_target_networks(td3_core, agent):
     core, key = td3_core, jax.random.PRNGKey(7)
     batch, mask = hand_batch()
@@ -168,6 +169,7 @@ def test_a_terminal_step_is_not_bootstrapped(td3_core, agent):
     assert abs(float(open_loss) - float(loss)) > 1e-3 * abs(float(loss))
 
 
+@pytest.mark.slow
 def test_ddpg_bootstraps_from_critic_0_without_noise_and_never_trains_critic_1(pendulum, agent):
     core, key = AgentCore(pendulum, DDPG_SETTINGS), jax.random.PRNGKey(7)
     assert DDPG_SETTINGS.target_noise == 0.0 and not DDPG_SETTINGS.twin
@@ -238,6 +240,7 @@ def one_episode(pendulum):
     return core, state, np.asarray(done)
 
 
+@pytest.mark.slow
 def test_collect_acts_uniformly_at_random_then_by_the_noisy_policy(one_episode):
     core, state, _ = one_episode
     data = state.buffer.data
@@ -276,6 +279,7 @@ def test_a_time_limit_ends_the_episode_without_terminating_it(one_episode):
     ],
     ids=["td3", "ddpg"],
 )
+@pytest.mark.slow
 def test_the_policy_learns_every_policy_delay_critic_steps(config, policy_steps):
     """Learning starts with the 3rd step (``update_after`` steps in the buffer)."""
     learner = OffPolicy(config)
@@ -434,6 +438,7 @@ def one_learner_per_config(monkeypatch):
     monkeypatch.setattr(runner, "build", _shared_build)
 
 
+@pytest.mark.long
 def test_a_run_cut_after_its_first_chunk_resumes_to_the_uninterrupted_run(tmp_path):
     _, straight = runner.train("td3", CONFIG, tmp_path / "straight", progress=False)
     assert int(straight.update) == 4
@@ -453,6 +458,7 @@ def test_a_run_cut_after_its_first_chunk_resumes_to_the_uninterrupted_run(tmp_pa
     assert read_metrics(cut / "metrics.jsonl") == rows
 
 
+@pytest.mark.long
 def test_the_cli_trains_td3_and_evaluate_explains_in_one_line(tmp_path, capsys):
     run = tmp_path / "run"
     settings = ["num_updates=1", "hidden_sizes=8", "batch_size=4", "steps_per_update=20"]
@@ -467,6 +473,7 @@ def test_the_cli_trains_td3_and_evaluate_explains_in_one_line(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.long
 def test_the_trained_policy_runs_as_an_agent_on_its_family():
     """``agent`` acts on the family behind a ``FamilyEnv`` through the one evaluation function."""
     from learn2rl.evaluation import evaluate

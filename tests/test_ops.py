@@ -19,6 +19,7 @@ def _maybe_jit(fn, jit):
 
 
 @pytest.mark.parametrize("jit", JIT)
+@pytest.mark.slow
 def test_discounted_returns_match_reference(jit):
     rng = np.random.default_rng(0)
     r, d = rng.normal(size=37).astype(np.float32), rng.uniform(size=37).astype(np.float32)

@@ -63,7 +63,7 @@ def test_the_ratio_finding_compares_seed_means():
     assert not ratio_finding.holds(ratio_finding.measure(nothing)[0])  # 0 / 0 is no speed-up
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_suite_trains_every_learner_caches_and_reports(tmp_path, monkeypatch):
     monkeypatch.setattr(p, "QUICK_STEPS", 400)
     monkeypatch.setattr(p, "CAPACITY", 64)

@@ -85,6 +85,7 @@ def test_add_wraps_around_and_overwrites_the_oldest():
     np.testing.assert_array_equal(buffer.data.episode_end, stream["episode_end"][[5, 6, 7, 3, 4]])
 
 
+@pytest.mark.slow
 def test_sample_returns_only_filled_slots():
     stream = make_stream(5)
     stream["reward"] = np.array([10.0, 11.0, 12.0, 13.0, 14.0], np.float32)
@@ -98,6 +99,7 @@ def test_sample_returns_only_filled_slots():
 
 
 @pytest.mark.parametrize("num_steps", [10, 16, 22, 37])  # partial, exactly full, wrapped twice
+@pytest.mark.slow
 def test_sample_sequences_matches_python_reference(num_steps):
     capacity, length, batch_size = 16, 6, 512
     stream = make_stream(num_steps)
@@ -123,6 +125,7 @@ def test_sample_sequences_matches_python_reference(num_steps):
     assert starts_seen == set(range(num_steps - stored, num_steps))
 
 
+@pytest.mark.slow
 def test_windows_never_cross_episode_ends_or_the_write_position():
     capacity, length, num_steps = 16, 8, 45
     stream = make_stream(num_steps, episode_lengths=(2, 11, 1, 3, 9, 1, 10, 13))
@@ -154,6 +157,7 @@ def test_windows_never_cross_episode_ends_or_the_write_position():
     assert crossed_episode > 0 and crossed_position > 0  # both cuts were exercised
 
 
+@pytest.mark.slow
 def test_single_transition_and_empty_buffer():
     buffer = filled(8, make_stream(1))
     window, mask = replay.sample_sequences(buffer, jax.random.key(0), 3, 4)
@@ -164,6 +168,7 @@ def test_single_transition_and_empty_buffer():
     assert not np.asarray(mask).any()
 
 
+@pytest.mark.slow
 def test_jit_and_vmap_over_a_population():
     members, capacity, num_steps = 3, 8, 11
     population = jax.vmap(lambda _: replay.init(capacity, OBS, ACT))(jnp.arange(members))

@@ -43,8 +43,8 @@ def test_config_round_trips_and_rejects_unknown_fields():
         Config.from_dict({**config.to_dict(), "bogus": 1})
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("algorithm,cell", [("a2c", "gru"), ("ppo", "lstm")])
+@pytest.mark.long
 def test_same_config_and_seed_give_bit_identical_results(tiny_config, algorithm, cell):
     config = tiny_config.replace(algorithm=algorithm, cell=cell, ppo_minibatches=2)
     runs = []
@@ -61,7 +61,7 @@ def test_same_config_and_seed_give_bit_identical_results(tiny_config, algorithm,
     )
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_chunks_compose(tiny_config):
     """Two chunks of 2 updates end where one chunk of 4 does (what resume relies on)."""
     learner = RL2(tiny_config, make(tiny_config.task))
@@ -97,12 +97,12 @@ def check_a2c_gradient(config, atol):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=atol)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_a2c_gradient_matches_collect_then_differentiate(tiny_config):
     check_a2c_gradient(tiny_config, atol=1e-6)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_rl2_learns_to_beat_random_and_greedy_on_a_tiny_bandit():
     """Two arms, 100 pulls, a small batch: about 20 s of training on two CPU cores.
 
@@ -260,8 +260,8 @@ def test_greedy_continuous_agent_acts_with_the_mean(point_config):
     assert sampled.shape == (family.action_size,) and not np.array_equal(sampled, mean)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("algorithm,cell", [("a2c", "gru"), ("ppo", "lstm")])
+@pytest.mark.long
 def test_continuous_config_is_deterministic(point_config, algorithm, cell):
     config = point_config.replace(algorithm=algorithm, cell=cell, ppo_minibatches=2)
     runs = []
@@ -274,12 +274,12 @@ def test_continuous_config_is_deterministic(point_config, algorithm, cell):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_continuous_a2c_gradient_matches_collect_then_differentiate(point_config):
     check_a2c_gradient(point_config, atol=1e-5)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_rl2_learns_point_navigation_without_nans():
     """Short RL^2 training on held-out point-navigation goals (about 20 s on two idle cores).
 
@@ -317,7 +317,7 @@ def test_rl2_learns_point_navigation_without_nans():
     assert per_episode[1].mean() > -25.0
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_previous_obs_feeds_the_last_observation_and_starts_from_zeros():
     """``previous_obs=True``: the state carries the last observation; it changes the output."""
     config = Config(

@@ -43,6 +43,7 @@ def test_recipe_options_out_of_range_name_the_field(field, value):
 
 
 @pytest.mark.parametrize("norm", ["layer", "weight"])
+@pytest.mark.long
 def test_norm_gru_keeps_its_state_nonnegative_and_leans_towards_keeping_it(norm):
     cell = NormGRUCell(16, norm=norm)
     x = jax.random.normal(jax.random.PRNGKey(0), (50, 7))
@@ -76,6 +77,7 @@ def test_weight_norm_cell_has_per_unit_scales_and_layer_norm_cell_has_four_norms
     ]
 
 
+@pytest.mark.long
 def test_separate_value_network_shares_no_gradient_with_the_policy():
     learner = RL2(MDP.replace(value_network="separate"), make(MDP.task))
     params = learner.init().params
@@ -111,6 +113,7 @@ def test_moments_merge_equals_the_moments_of_all_values_seen():
     np.testing.assert_allclose(float(moments.var), seen.var(), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_normalised_value_head_maps_back_to_returns_for_the_advantages():
     learner = RL2(MDP, make(MDP.task))
     params = learner.init().params
@@ -122,6 +125,7 @@ def test_normalised_value_head_maps_back_to_returns_for_the_advantages():
     )
 
 
+@pytest.mark.long
 def test_kl_stop_takes_one_step_when_the_bound_is_tiny_and_all_when_it_is_huge():
     base = MDP.replace(algorithm="ppo", ppo_epochs=2, ppo_minibatches=2, learning_rate=1e-2)
     steps, params = {}, {}
@@ -135,6 +139,7 @@ def test_kl_stop_takes_one_step_when_the_bound_is_tiny_and_all_when_it_is_huge()
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.long
 def test_weight_decay_touches_weight_matrices_only():
     config = MDP.replace(cell="ln-gru", weight_decay=0.5)
     learner = RL2(config, make(config.task))
@@ -147,7 +152,7 @@ def test_weight_decay_touches_weight_matrices_only():
         assert np.any(update) == name.endswith("['kernel']"), name
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_recipe_trains_and_resumes_bit_identically(tmp_path):
     config = MDP.replace(num_updates=4, updates_per_chunk=2, **RECIPE)
     _, full = runner.train("rl2", config, tmp_path / "full", progress=False)
@@ -158,6 +163,7 @@ def test_recipe_trains_and_resumes_bit_identically(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_state_heads_read_the_current_states_row():
     config = MDP.replace(state_heads=True)
     learner = RL2(config, make(config.task))
@@ -175,6 +181,7 @@ def test_state_heads_read_the_current_states_row():
         np.testing.assert_allclose(value, values[s], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.long
 def test_observed_mean_rewards_match_a_python_loop():
     config = MDP.replace(num_episodes=5, reward_decoder_coef=1.0)
     learner = RL2(config, make(config.task))
@@ -195,6 +202,7 @@ def test_observed_mean_rewards_match_a_python_loop():
     assert counts.sum() == 50 and mask.sum() > 0
 
 
+@pytest.mark.long
 def test_a_bandit_is_one_state_for_the_reward_decoder():
     config = Config(task="bandit/independent-5arm", num_episodes=12, hidden_size=8, num_tasks=8,
                     reward_decoder_coef=1.0)  # fmt: skip
@@ -211,6 +219,7 @@ def test_a_bandit_is_one_state_for_the_reward_decoder():
         sums[t.action[step]] += float(t.reward[step])
 
 
+@pytest.mark.long
 def test_reward_decoder_trains_and_reports_its_loss_and_refuses_continuous_actions():
     config = MDP.replace(reward_decoder_coef=1.0, learning_rate=1e-2)
     learner = RL2(config, make(config.task))

@@ -74,6 +74,7 @@ def patch_chunks(monkeypatch, change):
     return lambda: monkeypatch.setattr(RL2, "train_chunk", original)
 
 
+@pytest.mark.slow
 def test_a_run_records_what_it_is_before_its_first_chunk(tmp_path, monkeypatch, reference):
     out = tmp_path / "run"
     seen = {}
@@ -155,7 +156,7 @@ def test_non_finite_pins_each_problem_to_its_update():
     )
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_cli_reports_divergence_in_one_line_with_exit_status_2(tmp_path):
     """A learning rate of 1e38 overflows Adam's first step: the entropy is NaN at update 2."""
     out = tmp_path / "run"

@@ -89,7 +89,7 @@ def test_next_state_is_the_inverse_cdf_and_stays_in_range():
     assert int(family.next_state(jnp.full((4,), 0.2499), jnp.float32(0.9999))) == 3
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_jit_and_nojit_trials_are_identical():
     family = TabularMDP()
     trial = Trial(family, 3)
@@ -108,8 +108,8 @@ def test_paper_id_is_registered():
     assert family.has_expected_reward
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("task_id", MDP_IDS)
+@pytest.mark.long
 def test_registered_mdps_reset_and_step_under_vmap(task_id):
     family = make(task_id)
     tasks = family.tasks(64, "test")
@@ -136,6 +136,7 @@ def test_registered_mdps_reset_and_step_under_vmap(task_id):
     np.testing.assert_allclose(got, np.asarray(tasks.mean_rewards)[np.arange(64), 0, actions])
 
 
+@pytest.mark.long
 def test_prior_and_step_have_the_documented_distributions():
     family = TabularMDP()
     tasks = jax.jit(jax.vmap(family.sample_params))(jax.random.split(jax.random.PRNGKey(3), 1000))
@@ -187,7 +188,7 @@ def test_bad_horizon_is_rejected():
 
 
 # --- the free correctness check: a random policy earns 10 n ---------------------------------------
-@pytest.mark.slow
+@pytest.mark.long
 def test_random_policy_earns_ten_per_episode():
     # E[reward] = E[mu] = 1 at every step under random actions (visited states do not depend on
     # mu), so a trial of n = 10 episodes of 10 steps has expected total reward 100.
@@ -211,6 +212,7 @@ def test_random_policy_earns_ten_per_episode():
 
 
 # --- optimal values -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_optimal_values_match_numpy_backward_induction():
     family = TabularMDP()
     tasks = family.tasks(4, "test")

@@ -17,8 +17,8 @@ from learn2rl.trial import Trial
 from tests.reference import numpy_reference as ref
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("task_id", list_tasks())
+@pytest.mark.slow
 def test_every_registered_task_resets_steps_and_samples(task_id):
     family = make(task_id)
     params = family.sample(jax.random.PRNGKey(0))
@@ -82,6 +82,7 @@ def test_bad_family_parameters_are_rejected():
         BernoulliBandit(2).tasks(3, "validation")
 
 
+@pytest.mark.slow
 def test_train_and_test_splits_never_share_a_task():
     family = make("bandit/independent-2arm")
     test = np.asarray(family.tasks(5000, "test").means)
@@ -92,6 +93,7 @@ def test_train_and_test_splits_never_share_a_task():
     np.testing.assert_array_equal(family.tasks(5, "test").means, test[:5])
 
 
+@pytest.mark.slow
 def test_priors_have_the_documented_distributions():
     keys = jax.random.split(jax.random.PRNGKey(3), 20000)
     means = np.asarray(jax.vmap(make("bandit/independent-5arm").sample_params)(keys).means)

@@ -48,6 +48,7 @@ def test_known_values():
 
 
 @pytest.mark.parametrize("prior", PRIORS)
+@pytest.mark.slow
 def test_agent_takes_only_optimal_actions(prior):
     family = make(f"bandit/dependent-{prior}")
     num_pulls = 9
@@ -129,7 +130,7 @@ def test_dependent_cell_findings_on_hand_made_results():
     assert passed(88.0, 89.0) == [False, False]  # 1.4 below it, and worse than the other
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_dependent_suite_trains_each_prior_once_and_tests_it_on_every_cell(tmp_path):
     from learn2rl.experiments import pipeline
     from learn2rl.experiments import wang2016_dependent as experiment
@@ -167,7 +168,7 @@ def test_dependent_suite_trains_each_prior_once_and_tests_it_on_every_cell(tmp_p
     assert "| rl2-easy | " in report and "| hard | 57.688 |" in report
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_independent_experiment_end_to_end(tmp_path):
     from learn2rl.experiments import wang2016_independent as experiment
 

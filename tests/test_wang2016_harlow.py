@@ -80,6 +80,7 @@ def test_expected_reward_is_the_reward_of_the_chosen_object():
 
 
 # --- tier 3: registered id under vmap ------------------------------------------------------------
+@pytest.mark.slow
 def test_registered_id_resets_and_steps_under_vmap():
     family = make("harlow/vectors")
     assert family.episode_length == 1 and family.num_actions == 2
@@ -127,7 +128,7 @@ def tiny_run(tmp_path_factory):
     return out, returned
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_tiny_run_writes_report_results_plots_and_curve(tiny_run):
     out, returned = tiny_run
     results = json.loads((out / "results.json").read_text())
@@ -150,7 +151,7 @@ def test_tiny_run_writes_report_results_plots_and_curve(tiny_run):
     assert "## Findings (tested)" in report and "Exact optimum: 5.5" in report
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_a_second_run_keeps_the_stops_instead_of_retraining(tiny_run, tmp_path):
     out, returned = tiny_run
     run_dir = out / "rl2" / "seed-0"

@@ -97,6 +97,7 @@ def test_bad_parameters_are_rejected(kwargs, message):
         InformativeBandit(**kwargs)
 
 
+@pytest.mark.slow
 def test_exact_optimum_is_20_55_and_matches_the_reference_expectimax():
     family = make("bandit/informative-11arm")
     assert informative.exact_value(family, 5) == Fraction(411, 20) == ref.expectimax_value(10, 5)
@@ -139,7 +140,7 @@ def reference_results():
     return family, {agent.name: _run(agent, family, 3000) for agent in agents}
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_reference_agents_earn_their_exact_values(reference_results):
     family, results = reference_results
     bayes, targets = results["bayes-optimal"]
@@ -189,7 +190,7 @@ def test_bad_agent_input_is_rejected():
         informative.bayes_optimal_agent(make("bandit/informative-11arm"), 0)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_spec_runs_on_the_pipeline_and_writes_report_results_and_plots(tmp_path):
     tiny = ["num_updates=4", "num_tasks=8", "updates_per_chunk=2", "hidden_size=8"]
     summary = pipeline.run(

@@ -34,6 +34,7 @@ def _reset_draw(family, key):
     "size,goal,episode_length,step_penalty,seed",
     [(3, 4, 6, 0.0, 0), (4, 0, 5, 0.05, 1), (5, 17, 9, 0.0, 2), (2, 3, 3, 0.1, 3)],
 )
+@pytest.mark.slow
 def test_trial_matches_plain_python_reference(jit, size, goal, episode_length, step_penalty, seed):
     family = OneGoalGridworld(size, episode_length=episode_length, step_penalty=step_penalty)
     num_episodes = 6
@@ -88,6 +89,7 @@ def test_jit_and_nojit_trials_are_identical():
 
 
 @pytest.mark.parametrize("task_id", GRID_IDS)
+@pytest.mark.slow
 def test_registered_grids_reset_and_step_under_vmap(task_id):
     family = make(task_id)
     tasks = family.tasks(64, "test")
@@ -213,7 +215,7 @@ def reference_outcome():
     return outcome
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_oracle_walks_shortest_paths_and_shows_no_drop(reference_outcome):
     oracle = reference_outcome.analyses["episodes"]["oracle"]
     assert oracle["success_rate"] == 1.0
@@ -250,7 +252,7 @@ def test_findings_pass_for_search_then_return_and_fail_for_a_random_walk(referen
 
 
 # --- the experiment end to end ------------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.long
 def test_spec_writes_report_results_and_plots(tmp_path):
     tiny = ["task=gridworld/onegoal-4x4", "num_episodes=2", "num_updates=4", "num_tasks=8",
             "updates_per_chunk=2", "hidden_size=8"]  # fmt: skip

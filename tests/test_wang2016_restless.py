@@ -22,6 +22,7 @@ from tests.reference import restless_reference as ref
 
 
 @pytest.mark.parametrize("arms", ["dependent", "independent"])
+@pytest.mark.slow
 def test_probability_path_matches_reference(arms):
     family = RestlessBandit(num_pulls=60, hazards=(0.05, 0.2, 0.5), arms=arms)
     for index in range(6):
@@ -42,8 +43,8 @@ def test_probability_path_matches_reference(arms):
         )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("jit", [True, False], ids=["jit", "nojit"])
+@pytest.mark.long
 def test_trial_rewards_match_reference(jit):
     family = RestlessBandit(num_pulls=30)
     trial = Trial(family, 1)
@@ -72,7 +73,7 @@ def test_trial_rewards_match_reference(jit):
                     assert float(reward) == 0.0 and not bool(trial_done)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_jit_and_nojit_sampling_and_steps_are_identical():
     family = make("bandit/restless-2arm")
     key = jax.random.PRNGKey(11)
@@ -89,8 +90,8 @@ def test_jit_and_nojit_sampling_and_steps_are_identical():
         assert float(one[2]) == float(two[2])
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("task_id", ["bandit/restless-2arm", "bandit/restless-2arm-independent"])
+@pytest.mark.long
 def test_registered_ids_reset_and_step_under_vmap(task_id):
     family = make(task_id)
     tasks = family.tasks(400, "test")
@@ -155,6 +156,7 @@ def test_delta_rule_matches_reference(coupled):
     np.testing.assert_allclose(np.asarray(values), np.array(want), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_change_point_filter_matches_enumeration():
     hazards = (0.01, 0.03, 0.1, 0.3)
     rng = np.random.default_rng(2)
@@ -175,7 +177,7 @@ def _evaluate(agent, family, num_tasks, seed=0):
     return evaluate(agent, family, tasks, 1, jax.random.PRNGKey(seed)), np.asarray(tasks.level)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_reference_agents_behave_as_documented():
     family = make("bandit/restless-2arm")
     oracle, _ = _evaluate(agents.oracle_agent(family), family, 100)
@@ -190,6 +192,7 @@ def test_reference_agents_behave_as_documented():
     assert set(ucb.actions[:, :2].sum(axis=1).tolist()) == {1}  # each arm once first
 
 
+@pytest.mark.slow
 def test_tuned_learning_rate_is_higher_for_more_volatile_tasks():
     family = make("bandit/restless-2arm")
     key = jax.random.PRNGKey(exp.EVAL_SEED + 1)
@@ -198,7 +201,7 @@ def test_tuned_learning_rate_is_higher_for_more_volatile_tasks():
     assert tuned["per_level_alphas"][-1] > tuned["per_level_alphas"][0]
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_fit_recovers_known_learning_rates():
     family = make("bandit/restless-2arm")
     for alpha, beta in [(0.1, 8.0), (0.5, 4.0)]:
@@ -213,7 +216,7 @@ def test_fit_recovers_known_learning_rates():
         assert fit["num_trials"] == 200
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_rising_learning_rate_criterion_can_pass_and_fail():
     family = make("bandit/restless-2arm")
     true_alphas = [0.1, 0.2, 0.35, 0.6]
@@ -232,7 +235,7 @@ def test_rising_learning_rate_criterion_can_pass_and_fail():
     assert not verdicts["fixed"]["separated"] and not verdicts["fixed"]["rises"]
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_spec_runs_on_the_pipeline_and_writes_report_results_and_plots(tmp_path, monkeypatch):
     monkeypatch.setattr(exp, "TUNING_ALPHAS", (0.2, 0.5))
     monkeypatch.setattr(exp, "TUNING_BETAS", (None, 5.0))

@@ -24,6 +24,7 @@ NUM_EVAL_TASKS = 200
 
 # --- tier 1 + 2: dynamics against the plain-Python reference, with and without jit --------------
 @pytest.mark.parametrize("jit", [True, False], ids=["jit", "nojit"])
+@pytest.mark.slow
 def test_trial_matches_reference_step_by_step(jit):
     family = TwoStepTask(num_trials=4)
     good = [0, 1, 1, 0]
@@ -70,7 +71,7 @@ def test_schedule_matches_reference_draws(jit):
         assert not bool(params.swaps[0])
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_prior_swaps_at_the_stated_rate_and_test_tasks_are_fixed():
     family = make("twostep/daw2011")
     tasks = family.tasks(2000, "test")
@@ -81,6 +82,7 @@ def test_prior_swaps_at_the_stated_rate_and_test_tasks_are_fixed():
     np.testing.assert_array_equal(np.asarray(family.tasks(5, "test").good), good[:5])
 
 
+@pytest.mark.long
 def test_transition_and_reward_frequencies():
     family = TwoStepTask()
     params = family.task(0)
@@ -158,7 +160,7 @@ def tiny_run(tmp_path_factory):
     return out, returned, results, {row["agent"]: row for row in results["results"]}
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_tiny_run_writes_report_results_and_plots(tiny_run):
     out, returned, results, rows = tiny_run
     assert set(rows) == {"rl2", "oracle", "ideal-observer", "model-based", "model-free", "random"}
@@ -178,7 +180,7 @@ def test_tiny_run_writes_report_results_and_plots(tiny_run):
     assert "regression: interaction [95% CI]" in report
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_oracle_and_random_earn_their_exact_values(tiny_run):
     rows, stay = tiny_run[3], tiny_run[2]["analyses"]["stay"]
     for name, value in [("oracle", 0.7), ("random", 0.5)]:

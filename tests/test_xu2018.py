@@ -12,7 +12,7 @@ from learn2rl.experiments import xu2018 as x
 TINY = dict(num_envs=4, rollout_length=8, hidden_sizes=(16,), embedding_size=4, updates_per_chunk=2)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_suite_runs_every_row_caches_and_reports(tmp_path, monkeypatch):
     monkeypatch.setattr(x, "BASE", x.BASE.replace(**TINY))
     monkeypatch.setattr(x, "CELLS", (("breakout", "Catch-bsuite", {}, 2, 2),))
