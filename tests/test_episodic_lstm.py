@@ -51,6 +51,7 @@ def _steps(family, params):
     return np.asarray(seen), np.asarray(means), np.asarray(contexts)
 
 
+@pytest.mark.slow
 def test_contexts_recur_with_the_same_barcode_and_the_same_best_arm():
     family = make(SMALL)
     params = family.task(7)
@@ -71,6 +72,7 @@ def test_contexts_recur_with_the_same_barcode_and_the_same_best_arm():
     np.testing.assert_array_equal(np.flatnonzero(novel), sorted(first))
 
 
+@pytest.mark.long
 def test_novel_contexts_get_fresh_barcodes_and_bandits():
     family = RecurringContextBandit(num_arms=4, num_episodes=40, num_contexts=8, barcode_size=4)
     tasks = jax.jit(lambda: family.tasks(100, "test"))()
@@ -95,6 +97,7 @@ def test_novel_contexts_get_fresh_barcodes_and_bandits():
     )
 
 
+@pytest.mark.long
 def test_train_and_test_splits_share_no_task():
     family = make("bandit/recurring-context")
     test = jax.jit(lambda: family.tasks(200, "test"))()
@@ -122,6 +125,7 @@ def test_bad_family_settings_are_one_line_errors(kwargs, match):
 
 
 # --- the cell and the memory ------------------------------------------------------------------
+@pytest.mark.slow
 def test_reinstatement_cell_shapes_and_equations():
     size, inputs = 5, 7
     cell = ReinstatementLSTMCell(size)
@@ -151,22 +155,31 @@ def test_reinstatement_cell_shapes_and_equations():
     np.testing.assert_allclose(plain[0], c0, rtol=1e-5, atol=1e-6)
 
 
-def test_recall_returns_the_stored_cell_state_of_the_nearest_context():
+def test_recall_returns_the_stored_cell_state_of_the_nearest_context_and_how_well_it_matches():
     memory = empty_memory(4, 3, 2)
-    np.testing.assert_array_equal(RECALL(memory, jnp.ones(3), 1, 1e-3), [0.0, 0.0])  # empty
+    for k in (1, 2):  # empty: nothing read, no match
+        value, match = RECALL(memory, jnp.ones(3), k, 1e-3)
+        np.testing.assert_array_equal(value, [0.0, 0.0])
+        assert float(match) == 0.0
     codes = jnp.array([[0, 0, 1], [1, 1, 0], [1, 0, 1]], jnp.float32)
     values = jnp.array([[1.0, -1.0], [2.0, 0.5], [-3.0, 4.0]])
     for code, value in zip(codes, values, strict=True):
         memory = STORE(memory, code, value, jnp.bool_(True))
     assert int(memory.size) == 3
     for k in range(3):
-        np.testing.assert_array_equal(RECALL(memory, codes[k], 1, 1e-3), values[k])
-    # A query no key equals: the nearest one (one bit from [1, 1, 0]).
-    np.testing.assert_array_equal(RECALL(memory, jnp.array([1.0, 1.0, 0.1]), 1, 1e-3), values[1])
+        value, match = RECALL(memory, codes[k], 1, 1e-3)
+        np.testing.assert_array_equal(value, values[k])
+        assert float(match) == 1.0  # a returning context matches exactly
+    # A query no key equals: the nearest one (0.9 from [1, 1, 0]); match 1 / (1 + 0.81).
+    value, match = RECALL(memory, jnp.array([1.0, 1.0, 0.9]), 1, 1e-3)
+    np.testing.assert_array_equal(value, values[1])
+    assert float(match) == pytest.approx(1 / 1.81)
     # Two neighbours: kernel weights 1 / (d^2 + delta), normalised; an exact match dominates.
-    two = RECALL(memory, codes[0], 2, 1e-3)
+    two, match = RECALL(memory, codes[0], 2, 1e-3)
     w = np.array([1 / 1e-3, 1 / (1 + 1e-3)])  # [0,0,1] vs itself and vs [1,0,1]
     np.testing.assert_allclose(two, (w / w.sum()) @ np.asarray(values)[[0, 2]], rtol=1e-5)
+    assert float(match) == 1.0
+    assert float(RECALL(memory, jnp.array([1.0, 1.0, 0.9]), 2, 1e-3)[1]) == pytest.approx(1 / 1.81)
 
 
 def test_store_overwrites_a_returning_context_and_skips_when_not_told():
@@ -175,7 +188,7 @@ def test_store_overwrites_a_returning_context_and_skips_when_not_told():
     memory = STORE(memory, key, jnp.ones(3), jnp.bool_(True))
     memory = STORE(memory, key, 2 * jnp.ones(3), jnp.bool_(True))  # the same context again
     assert int(memory.size) == 1
-    np.testing.assert_array_equal(RECALL(memory, key, 1, 1e-3), [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(RECALL(memory, key, 1, 1e-3)[0], [2.0, 2.0, 2.0])
     unchanged = STORE(memory, jnp.array([0.0, 1.0]), 5 * jnp.ones(3), jnp.bool_(False))
     for a, b in zip(jax.tree.leaves(unchanged), jax.tree.leaves(memory), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -229,6 +242,7 @@ def _first_pulls(family, task, logits):
     return out
 
 
+@pytest.mark.slow
 def test_memory_false_ignores_memory_and_memory_true_reinstates():
     family, nets, params = _networks()
     task = family.task(3)
@@ -242,6 +256,7 @@ def test_memory_false_ignores_memory_and_memory_true_reinstates():
     assert all(not np.allclose(f[0], f[1]) for f in episodic.values())
 
 
+@pytest.mark.slow
 def test_retrieval_off_equals_never_reading_the_memory():
     family, nets, params = _networks()
     task = family.task(3)
@@ -261,6 +276,7 @@ def test_agent_with_retrieval_off_is_another_kind_of_agent():
     assert learner.steps_per_update == TINY.num_tasks * 12
 
 
+@pytest.mark.long
 def test_resumed_training_ends_bit_identical(tmp_path):
     _, full = runner.train("episodic_lstm", TINY, tmp_path / "full", progress=False)
     _, cut = runner.train("episodic_lstm", TINY, tmp_path / "cut", progress=False, stop_at=1)
@@ -300,7 +316,7 @@ def test_configs_the_task_cannot_serve_are_one_line_errors():
     assert "\n" not in str(error.value)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_eplstm_learns_to_recall_a_returning_bandit():
     """About 50 s on two CPU cores: 2 arms, 4 pulls, 12 episodes of 3 contexts. After training,
     the first pull on a returning context is mostly the rewarding arm (chance: 1/2); with
@@ -329,7 +345,7 @@ def test_the_eplstm_learns_to_recall_a_returning_bandit():
     assert abs(first_returning(learner.agent(state.params, retrieval=False)) - 0.5) < 0.06
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_reproduction_runs_on_the_pipeline(tmp_path):
     """``reproduce ritter2018`` end to end at toy size: every row, analysis, finding, figure."""
     import json

@@ -16,7 +16,10 @@ values are LSTM cell states:
         h_t = o_t * tanh(c_t)
 
 so when a context returns, the cell state its last episode ended in is reinstated and the agent
-can exploit at once what it found then. Switches: ``memory=False`` is the plain LSTM baseline
+can exploit at once what it found then. With ``match_input`` (the default; not in the paper)
+``x_t`` also carries ``1 / (1 + d^2)``, ``d`` the distance from the context to the nearest stored
+key, so the gate can tell a returning context (1) from a novel one whose read is another
+context's state. Switches: ``memory=False`` is the plain LSTM baseline
 (no dictionary, no reinstatement gate, everything else the same: the working memory is still
 reset at every episode), and ``agent(params, retrieval=False)`` evaluates a trained epLSTM with
 reading turned off (``c_ep = 0``, so the reinstatement term vanishes; writes still happen).
@@ -91,6 +94,11 @@ class Config(ConfigMixin):
     a thousandfold at the default ``kernel_delta``)."""
     kernel_delta: float = 1e-3
     """The DND kernel's delta, ``k(q, k_i) = 1 / (|q - k_i|^2 + delta)``."""
+    match_input: bool = True
+    """Give the cell (every gate, the reinstatement gate included) how closely the nearest stored
+    context matches the current one, ``1 / (1 + squared distance)`` (1: the context returns; 0:
+    nothing stored or retrieval off). Not in the paper: without it a novel context reinstates
+    another context's cell state and nothing tells the gate that the match is inexact."""
     memory_gradient: bool = False
     """Differentiate through the stored cell states (a later reinstatement's loss reaches the
     episode that wrote it); ``false``: stored states are constants, as in truncated BPTT."""
@@ -129,7 +137,7 @@ class Config(ConfigMixin):
         check_positive(self, "kernel_delta")
         check_unit_interval(self, "gamma", "gae_lambda")
         check_non_negative(self, "value_coef", "entropy_coef", "final_entropy_coef")
-        check_bool(self, "memory", "memory_gradient", "normalize_advantages")
+        check_bool(self, "memory", "match_input", "memory_gradient", "normalize_advantages")
         check_seed(self)
         if not isinstance(self.task, str):
             raise Learn2RLError(f"config.task must be a task id, got {self.task!r}")
@@ -164,19 +172,27 @@ def empty_memory(capacity: int, key_size: int, value_size: int) -> dnd.DND:
     return dnd.init(capacity, key_size).replace(values=jnp.zeros((capacity, value_size)))
 
 
-def recall(memory: dnd.DND, query: jax.Array, num_neighbours: int, delta: float) -> jax.Array:
-    """``c_ep = sum_i w_i v_i`` over the ``num_neighbours`` stored keys nearest ``query``, with
-    the DND's weights ``w_i ~ 1 / (|query - k_i|^2 + delta)``; zeros when nothing is stored.
-    Differentiable in the stored values (the choice of neighbours is not)."""
+def recall(
+    memory: dnd.DND, query: jax.Array, num_neighbours: int, delta: float
+) -> tuple[jax.Array, jax.Array]:
+    """``(c_ep, match)``: ``c_ep = sum_i w_i v_i`` over the ``num_neighbours`` stored keys nearest
+    ``query``, with the DND's weights ``w_i ~ 1 / (|query - k_i|^2 + delta)``, and how well the
+    nearest key matches, ``1 / (1 + |query - k_nearest|^2)`` (1 for an exact match); both zero
+    when nothing is stored. Differentiable in the stored values (the choice of neighbours and
+    ``match`` are not)."""
     keys, query = jax.lax.stop_gradient((memory.keys, query))
     if num_neighbours == 1:  # the nearest key alone (its weight is 1): argmin, not a top-k sort
         sq = jnp.where(dnd.filled(memory), jnp.sum((keys - query) ** 2, -1), jnp.inf)
         index = jnp.argmin(sq)
-        return jnp.where(memory.size > 0, memory.values[index], 0.0)
+        stored = memory.size > 0
+        match = jnp.where(stored, 1.0 / (1.0 + jnp.where(stored, sq[index], 0.0)), 0.0)
+        return jnp.where(stored, memory.values[index], 0.0), match
     indices, valid = dnd.nearest(memory, query, num_neighbours)
     sq_distances = jnp.sum((keys[indices] - query) ** 2, -1)
     weights = dnd.kernel_weights(sq_distances, valid, delta)
-    return weights @ memory.values[indices]
+    nearest = jnp.min(jnp.where(valid, sq_distances, jnp.inf))
+    match = jnp.where(jnp.any(valid), 1.0 / (1.0 + jnp.where(jnp.any(valid), nearest, 0.0)), 0.0)
+    return weights @ memory.values[indices], match
 
 
 def store(memory: dnd.DND, key: jax.Array, value: jax.Array, when: jax.Array) -> dnd.DND:
@@ -236,6 +252,7 @@ class EpisodicActorCritic(nn.Module):
     memory_gradient: bool = False  # differentiate through stored cell states
     num_neighbours: int = 1
     kernel_delta: float = 1e-3
+    match_input: bool = True  # the LSTM's input includes recall's match
 
     def setup(self):
         self.core = (
@@ -260,11 +277,12 @@ class EpisodicActorCritic(nn.Module):
         features = trial_features(episode_obs, self.num_actions, self.pulls_per_episode)
         if self.memory:
             context = jnp.ravel(obs.obs).astype(jnp.float32)
-            retrieved = (
-                recall(memory, context, self.num_neighbours, self.kernel_delta)
-                if self.retrieval
-                else jnp.zeros((self.hidden_size,))
-            )
+            if self.retrieval:
+                retrieved, match = recall(memory, context, self.num_neighbours, self.kernel_delta)
+            else:  # nothing is read: as at a trial's start, before anything was stored
+                retrieved, match = jnp.zeros((self.hidden_size,)), jnp.float32(0.0)
+            if self.match_input:
+                features = jnp.concatenate([features, match[None]])
             working, _ = self.core(working, features, retrieved)
             value = working[0] if self.memory_gradient else jax.lax.stop_gradient(working[0])
             memory = store(memory, context, value, pull == self.pulls_per_episode - 1)
@@ -317,6 +335,7 @@ class EpisodicLSTM:
             memory_gradient=config.memory_gradient,
             num_neighbours=config.num_neighbours,
             kernel_delta=config.kernel_delta,
+            match_input=config.match_input,
         )
         self.rl2 = rl2.RL2(config.rl2_config(), self.family, devices, network=self.network)
         self.trial = self.rl2.trial
