@@ -184,15 +184,13 @@ def recall(
     if num_neighbours == 1:  # the nearest key alone (its weight is 1): argmin, not a top-k sort
         sq = jnp.where(dnd.filled(memory), jnp.sum((keys - query) ** 2, -1), jnp.inf)
         index = jnp.argmin(sq)
-        stored = memory.size > 0
-        match = jnp.where(stored, 1.0 / (1.0 + jnp.where(stored, sq[index], 0.0)), 0.0)
-        return jnp.where(stored, memory.values[index], 0.0), match
+        # An empty memory's nearest distance is inf: its match is 1 / (1 + inf) = 0.
+        return jnp.where(memory.size > 0, memory.values[index], 0.0), 1.0 / (1.0 + sq[index])
     indices, valid = dnd.nearest(memory, query, num_neighbours)
     sq_distances = jnp.sum((keys[indices] - query) ** 2, -1)
     weights = dnd.kernel_weights(sq_distances, valid, delta)
     nearest = jnp.min(jnp.where(valid, sq_distances, jnp.inf))
-    match = jnp.where(jnp.any(valid), 1.0 / (1.0 + jnp.where(jnp.any(valid), nearest, 0.0)), 0.0)
-    return weights @ memory.values[indices], match
+    return weights @ memory.values[indices], 1.0 / (1.0 + nearest)
 
 
 def store(memory: dnd.DND, key: jax.Array, value: jax.Array, when: jax.Array) -> dnd.DND:
