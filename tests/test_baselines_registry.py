@@ -19,8 +19,8 @@ from learn2rl.types import Agent
 
 # Every family whose task parameters determine an optimal policy we can compute has an oracle,
 # except these: the locomotion families (no computable optimum), the point-direction family (its
-# best return is computed, but no oracle agent is written yet) and the recurring-context bandit
-# (no oracle agent yet).
+# best return is computed, but no oracle agent is written yet), the recurring-context bandit
+# (no oracle agent yet) and the randomized gymnax environments (no computable optimum).
 NO_ORACLE = (
     "bandit/recurring-context",
     "control/ant-dir",
@@ -31,6 +31,8 @@ NO_ORACLE = (
     "control/gym-halfcheetah-dir",
     "control/gym-halfcheetah-vel",
     "control/point-dir",
+    "dr/cartpole",
+    "dr/pendulum",
 )
 KEY = jax.random.PRNGKey(0)
 

@@ -104,6 +104,10 @@ _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
         _spec_runner("houthooft2018"),
         "Houthooft et al. 2018 (EPG): an evolved loss trains policies on held-out directions",
     ),
+    "peng2018": (
+        _spec_runner("peng2018"),
+        "Peng et al. 2018: RL^2 over randomized CartPole physics vs nominal, held-out physics",
+    ),
     "pritzel2017": (
         _spec_runner("pritzel2017"),
         "Pritzel et al. 2017: NEC learns MinAtar games faster early than DQN, MFEC beside",

@@ -60,13 +60,22 @@ def make(task_id: str, **overrides) -> TaskFamily:
 
     Options may also be written into the id, ``"control/cheetah-dir[backend=mjx]"``, so that a
     learner config (which names its task by id) can set them. Ids
-    ``mix:<train>+...-><test>+...`` build an environment mixture (``tasks/mixture.py``)."""
+    ``mix:<train>+...-><test>+...`` build an environment mixture (``tasks/mixture.py``);
+    ``gymnax:<env id>`` a gymnax environment at its default parameters and
+    ``dr:<base>[field=uniform(low,high),...]`` a domain randomization of a gymnax environment or
+    a learn2rl family (``tasks/randomization.py``)."""
     if task_id.startswith("mix:"):
         from learn2rl.tasks import mixture  # imports the adapters, which import this module
 
         if overrides:
             raise Learn2RLError(f"{task_id}: a mixture id takes no overrides, got {overrides}")
         return mixture.from_id(task_id)
+    if task_id.startswith(("gymnax:", "dr:")):
+        from learn2rl.tasks import randomization
+
+        if overrides:
+            raise Learn2RLError(f"{task_id}: a gymnax: or dr: id takes no overrides ({overrides})")
+        return randomization.from_id(task_id)
     base, options = parse_options(task_id)
     if base not in _REGISTRY:
         raise Learn2RLError(f"unknown task id {base!r}; known task ids: {', '.join(list_tasks())}")
@@ -126,6 +135,7 @@ _FAMILY_MODULES = (
     "control.point",
     "control.point_dir",
     "control.locomotion",
+    "randomization",
 )
 for _module_name in _FAMILY_MODULES:
     _module = importlib.import_module(f"learn2rl.tasks.{_module_name}")
