@@ -50,6 +50,16 @@ TINY = {
     "mfec": dict(TINY_EPISODIC, capacity=64),
     "nec": dict(TINY_EPISODIC, **TINY_REPLAY, capacity=64, num_neighbours=4, n_step=4),
     "dqn": dict(TINY_EPISODIC, **TINY_REPLAY),
+    "diayn": dict(
+        task="control/point-goal[episode_length=20]",
+        num_skills=4,
+        num_envs=8,
+        hidden_sizes=(8,),
+        discriminator_hidden_sizes=(8,),
+        ppo_minibatches=2,
+        num_updates=2,
+        updates_per_chunk=2,
+    ),
 }
 
 
