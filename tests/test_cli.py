@@ -232,6 +232,10 @@ def test_list_names_everything(capsys):
         "ucrl2",
         "maze/5x5",
         "duan2016-mazes",
+        "dr/cartpole",
+        "peng2018",
+        "gymnax:<env>",
+        "dr:<base>[field=uniform(a,b),...]",
     ]:
         assert name in out
 

@@ -81,6 +81,13 @@ def list_command():
     console.print("[bold]tasks[/bold]")
     for task_id in tasks.list_tasks():
         console.print(f"  {task_id:<28} {tasks.describe(task_id)}")
+    composed = (
+        ("gymnax:<env>", "any gymnax environment at its default parameters"),
+        ("dr:<base>[field=uniform(a,b),...]", "domain randomization of a gymnax env or a family"),
+        ("mix:<env>+<env>-><env>", "tasks = which environment (train -> test environments)"),
+    )
+    for pattern, what in composed:
+        console.print(f"  {pattern:<28} {what}", highlight=False, markup=False)
     console.print("[bold]learners[/bold]")
     for name in learners.list_learners():
         console.print(f"  {name:<28} {learners.describe(name)}")
