@@ -1,4 +1,4 @@
-"""DIAYN (learners/diayn.py) and skills as tasks (tasks/skills.py): the pseudo-reward is 0 for a
+"""DIAYN (learners/diayn.py) and skills as tasks (learners/skills.py): the pseudo-reward is 0 for a
 discriminator that tells nothing and matches a numpy forward pass for a random one (in the
 learner and in the family), config errors, determinism, the skill family's tasks, splits,
 equality and hidden skill, and (long) skills that separate on the 2-D point robot and an RL^2
@@ -16,7 +16,7 @@ import pytest
 from learn2rl import learners
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners.diayn import DIAYN, Config, pseudo_reward
-from learn2rl.tasks.skills import SkillRewardFamily
+from learn2rl.learners.skills import SkillRewardFamily
 from learn2rl.types import TrialObs
 
 TASK = "control/point-goal[episode_length=20]"

@@ -23,7 +23,7 @@ value function also sees the time left in the episode (episodes are fixed-length
 a pure function of the train state and its index (randomness ``fold_in(key, update)``), a chunk
 is one ``jit(lax.scan)`` on one device.
 
-``SkillRewardFamily`` (``learn2rl.tasks.skills``) turns a trained discriminator into a task
+``SkillRewardFamily`` (``learn2rl.learners.skills``) turns a trained discriminator into a task
 family whose tasks are the skills, the bridge to unsupervised meta-RL (Gupta, Eysenbach, Finn &
 Levine 2018, arXiv 1806.04640); ``DIAYN.skill_family(params)`` builds it.
 """
@@ -250,8 +250,8 @@ class DIAYN:
 
     def skill_family(self, params):
         """The task family whose tasks are this run's skills, rewarded by its frozen
-        discriminator (``tasks.skills.SkillRewardFamily``)."""
-        from learn2rl.tasks.skills import SkillRewardFamily
+        discriminator (``learners.skills.SkillRewardFamily``)."""
+        from learn2rl.learners.skills import SkillRewardFamily
 
         return SkillRewardFamily(
             self.family,

@@ -13,6 +13,9 @@ Gupta, Eysenbach, Finn & Levine 2018, "Unsupervised Meta-Learning for Reinforcem
 - the skill is not part of the observation: a meta-learner (RL^2, MAML) has to infer which skill
   it is asked for from the rewards alone.
 
+The family lives in the learners layer, not in ``tasks/``: its reward is the DIAYN
+discriminator network, and task families may not import networks or learners.
+
 The family compares by value like every family: the discriminator's parameters by their contents,
 the base family by its own value.
 """
