@@ -20,7 +20,8 @@ from learn2rl.types import Agent
 # Every family whose task parameters determine an optimal policy we can compute has an oracle,
 # except these: the locomotion families (no computable optimum), the point-direction family (its
 # best return is computed, but no oracle agent is written yet), the recurring-context bandit
-# (no oracle agent yet) and the randomized gymnax environments (no computable optimum).
+# (no oracle agent yet), the randomized gymnax environments and the POET obstacle courses (no
+# computable optimum).
 NO_ORACLE = (
     "bandit/recurring-context",
     "control/ant-dir",
@@ -33,6 +34,8 @@ NO_ORACLE = (
     "control/point-dir",
     "dr/cartpole",
     "dr/pendulum",
+    "poet/course",
+    "poet/flat",
 )
 KEY = jax.random.PRNGKey(0)
 

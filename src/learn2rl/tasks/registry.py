@@ -136,6 +136,7 @@ _FAMILY_MODULES = (
     "control.point_dir",
     "control.locomotion",
     "randomization",
+    "obstacle_course",
 )
 for _module_name in _FAMILY_MODULES:
     _module = importlib.import_module(f"learn2rl.tasks.{_module_name}")
