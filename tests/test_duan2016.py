@@ -119,6 +119,8 @@ def test_bandit_suite_runs_a_cell_tunes_and_keeps_it(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "| n10-k5 | " in report and "(of 1) | 6.7 |" in report
     assert (tmp_path / "n10-k5" / "regret.png").exists()
+    cell_report = (tmp_path / "n10-k5" / "report.md").read_text()
+    assert "`learn2rl reproduce duan2016-bandits --cells n10-k5 --quick" in cell_report
     # A second run keeps the finished cell: nothing is trained or evaluated again.
     written = (tmp_path / "n10-k5" / "results.json").stat().st_mtime_ns
     assert run()["rows"] == result["rows"]

@@ -239,13 +239,16 @@ def run(
     console=None,
     num_test_tasks: int | None = None,
     train_dir: Path | None = None,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate, analyse, test the findings and write the report of ``spec`` into ``out``.
 
     ``seeds`` training seeds per learner (default: the spec's, fewer with ``quick``);
     ``overrides`` are ``--set FIELD=VALUE`` pairs and ``seed`` the first training seed, applied to
     every learner's config that has the field; ``num_test_tasks`` replaces the spec's count;
-    ``train_dir`` (default ``out``) is where the learners train (a suite shares one)."""
+    ``train_dir`` (default ``out``) is where the learners train (a suite shares one);
+    ``command`` is what the report names as the command's experiment (default ``spec.id``; a
+    suite's cell is ``<suite> --cells <cell>``)."""
     out = Path(out)
     num_seeds = seeds if seeds is not None else (spec.quick_seeds if quick else spec.seeds)
     if num_seeds <= 0:
@@ -306,7 +309,7 @@ def run(
         else f"Learned agents: {num_seeds} training seed(s) each."
     )
     intro = (
-        f"Command: `{_command(spec.id, quick, seeds, seed, overrides)}`. {spec.paper}, "
+        f"Command: `{_command(command or spec.id, quick, seeds, seed, overrides)}`. {spec.paper}, "
         f"{spec.section}. {spec.intro} {protocol}"
     )
     sections = ["## Findings (tested)", "", findings_section(findings), ""]
@@ -412,7 +415,7 @@ def run_suite(
             done[cell.id] = cached
             continue
         run(cell, where, quick, seeds, overrides, seed, progress, console, num_test_tasks,
-            train_dir=train_dir)  # fmt: skip
+            train_dir=train_dir, command=f"{suite.id} --cells {cell.id}")  # fmt: skip
         done[cell.id] = json.loads((where / "results.json").read_text())
     missing = [c.id for c in specs if c.id not in done]
     findings = []
