@@ -45,6 +45,13 @@ def split_range(split: str) -> tuple[int, int]:
     return SPLITS[split]
 
 
+def strong_leaves(tree: Any) -> Any:
+    """Every leaf as an array of its own dtype, not weakly typed (Python floats float32, ints
+    int32, bools bool; gymnax resets set ``time=0``), so scans and ``where`` between a reset
+    state and a stepped one see one type per leaf."""
+    return jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.result_type(leaf)), tree)
+
+
 class _ByIdentity:
     """An attribute value we cannot compare by content: equal only to the very same object."""
 

@@ -43,7 +43,7 @@ from flax import struct
 
 from learn2rl.errors import Learn2RLError
 from learn2rl.tasks.adapters import ContinuousEnv, make_env
-from learn2rl.tasks.base import split_range
+from learn2rl.tasks.base import split_range, strong_leaves
 from learn2rl.tasks.control.base import ControlFamily
 
 PREFIX = "mix:"
@@ -63,12 +63,6 @@ class MixtureState:
     env_states: tuple  # one state per environment; only entry ``index`` is live
     terminated: jax.Array  # bool []: the last step reached a terminal state
     truncated: jax.Array  # bool []: the last step reached the environment's time limit
-
-
-def _strong(tree: Any) -> Any:
-    """Every leaf as an array of its own dtype, not weakly typed (gymnax resets set ``time=0``),
-    so the switch branches and the trial's ``where`` see one type per leaf."""
-    return jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.result_type(leaf)), tree)
 
 
 class EnvMixture(ControlFamily):
@@ -149,7 +143,7 @@ class EnvMixture(ControlFamily):
             def reset(key):
                 obs, state = env.reset(key)
                 states = list(placeholders)
-                states[position] = _strong(state)
+                states[position] = strong_leaves(state)
                 return self.pad_observation(obs), tuple(states)
 
             return reset
@@ -178,7 +172,7 @@ class EnvMixture(ControlFamily):
                     key, env_states[position], action[: env.action_size]
                 )
                 env_states = list(env_states)
-                env_states[position] = _strong(env_state)
+                env_states[position] = strong_leaves(env_state)
                 flags = (jnp.asarray(terminated, bool), jnp.asarray(truncated, bool))
                 return self.pad_observation(obs), tuple(env_states), reward, *flags
 

@@ -52,7 +52,7 @@ import numpy as np
 from gymnax.environments import spaces
 
 from learn2rl.errors import Learn2RLError
-from learn2rl.tasks.base import _ROOT_SEED, TaskFamily
+from learn2rl.tasks.base import _ROOT_SEED, TaskFamily, strong_leaves
 
 GYMNAX_PREFIX = "gymnax:"
 DR_PREFIX = "dr:"
@@ -72,21 +72,6 @@ def _cartpole_derived(params):
 _DERIVED: dict[str, tuple[tuple[str, ...], Any]] = {
     "CartPole-v1": (("total_mass", "polemass_length"), _cartpole_derived),
 }
-
-
-def _strong(tree: Any) -> Any:
-    """Every leaf a JAX array of a fixed (not weak) dtype: Python floats float32, ints int32."""
-
-    def leaf(value):
-        if isinstance(value, bool):
-            return jnp.asarray(value, jnp.bool_)
-        if isinstance(value, int):
-            return jnp.asarray(value, jnp.int32)
-        if isinstance(value, float):
-            return jnp.asarray(value, jnp.float32)
-        return jnp.asarray(value, jnp.result_type(value))
-
-    return jax.tree.map(leaf, tree)
 
 
 def gymnax_ids() -> list[str]:
@@ -118,7 +103,7 @@ class GymnaxFamily(TaskFamily):
                     f"static for a family), got {max_steps_in_episode!r}"
                 )
             params = params.replace(max_steps_in_episode=max_steps_in_episode)
-        self.default = _strong(params)
+        self.default = strong_leaves(params)
         self.family_id = GYMNAX_PREFIX + env_id
         if max_steps_in_episode is not None:
             self.family_id += f"[max_steps_in_episode={max_steps_in_episode}]"
@@ -181,7 +166,7 @@ class GymnaxFamily(TaskFamily):
 
     def reset_env(self, key: jax.Array, params: Any):
         obs, state = self.env.reset_env(key, params)
-        return self._flat(obs), _strong(state)
+        return self._flat(obs), strong_leaves(state)
 
     def step_env(self, key: jax.Array, state: Any, action: jax.Array, params: Any):
         """One step: ``(obs float32[observation_size], state, reward float32 [], terminated
@@ -189,7 +174,7 @@ class GymnaxFamily(TaskFamily):
         termination."""
         action = self._env_action(action)
         obs, state, reward, done, _ = self.env.step_env(key, state, action, params)
-        state = _strong(state)
+        state = strong_leaves(state)
         terminated = jnp.logical_and(jnp.asarray(done, bool), ~self.is_truncated(state, params))
         return self._flat(obs), state, jnp.asarray(reward, jnp.float32).reshape(()), terminated, {}
 
