@@ -254,6 +254,28 @@ def test_rl2_trains_on_the_skill_family_and_leaves_the_discriminator_frozen(tiny
     assert learner.family == family
 
 
+@pytest.mark.long
+def test_maml_trains_on_the_skill_family_and_leaves_the_discriminator_frozen(tiny):
+    from learn2rl.learners import maml
+
+    family = skill_family(tiny, random_discriminator(tiny, 3))
+    before = family.discriminator_hash()
+    config = maml.Config(
+        task="control/point-goal", hidden_sizes=(8,), num_tasks=2, episodes_per_step=2,
+        num_updates=2, updates_per_chunk=2, ppo_epochs=1,
+    )  # fmt: skip
+    learner = maml.MAML(config, family)
+    initial = learner.init()
+    state, metrics = learner.train_chunk(initial, 2)
+    assert all(np.all(np.isfinite(np.asarray(v))) for v in metrics.values())
+    moved = [
+        not np.array_equal(a, b)
+        for a, b in zip(jax.tree.leaves(initial.params), jax.tree.leaves(state.params), strict=True)
+    ]
+    assert any(moved)
+    assert family.discriminator_hash() == before
+
+
 # --- learning ------------------------------------------------------------------------------------
 @pytest.mark.long
 def test_skills_separate_on_the_point_robot():
