@@ -67,6 +67,10 @@ def _cartpole_derived(params):
     )
 
 
+def _unchanged(params):
+    return params
+
+
 # Fields a gymnax environment stores precomputed from others: recomputed after every draw, and
 # never randomized themselves.
 _DERIVED: dict[str, tuple[tuple[str, ...], Any]] = {
@@ -239,10 +243,14 @@ class Uniform:
     def check(self, field: str, value: jax.Array) -> None:
         self._bounds(field, value)
 
+    # The space the draw is uniform in (log space for LogUniform) and the way back.
+    _warp, _unwarp = staticmethod(np.asarray), staticmethod(jnp.asarray)
+
     def draw(self, key: jax.Array, field: str, value: jax.Array) -> jax.Array:
-        low, high = self._bounds(field, value)
+        low, high = (self._warp(bound) for bound in self._bounds(field, value))
         unit = jax.random.uniform(key, low.shape, jnp.float32)
-        return (jnp.float32(low) + unit * jnp.float32(high - low)).astype(jnp.result_type(value))
+        warped = jnp.float32(low) + unit * jnp.float32(high - low)
+        return self._unwarp(warped).astype(jnp.result_type(value))
 
 
 @dataclass(frozen=True)
@@ -250,19 +258,13 @@ class LogUniform(Uniform):
     """``exp`` of a uniform on ``[log low, log high]``: every factor of ten equally likely."""
 
     name = "loguniform"
+    _warp, _unwarp = staticmethod(np.log), staticmethod(jnp.exp)
 
     def _bounds(self, field: str, value: jax.Array) -> tuple[np.ndarray, np.ndarray]:
         low, high = super()._bounds(field, value)
         if np.any(low <= 0):
             raise Learn2RLError(f"{field}: loguniform needs low > 0, got {self.spec()}")
         return low, high
-
-    def draw(self, key: jax.Array, field: str, value: jax.Array) -> jax.Array:
-        low, high = self._bounds(field, value)
-        unit = jax.random.uniform(key, low.shape, jnp.float32)
-        log_low, log_high = np.log(low), np.log(high)
-        logs = jnp.float32(log_low) + unit * jnp.float32(log_high - log_low)
-        return jnp.exp(logs).astype(jnp.result_type(value))
 
 
 @dataclass(frozen=True)
@@ -411,7 +413,7 @@ class DomainRandomization(TaskFamily):
         self.observation_size = int(np.prod(family.observation_space().shape))
         if self.continuous:
             self.action_low, self.action_high = family.action_low, family.action_high
-        derived, self._derive = _DERIVED.get(getattr(family, "env_id", ""), ((), None))
+        derived, self._derive = _DERIVED.get(getattr(family, "env_id", ""), ((), _unchanged))
         self.family_id = randomization_id(base, self.distributions, max_steps_in_episode)
         self._check_fields(derived)
 
@@ -462,26 +464,25 @@ class DomainRandomization(TaskFamily):
             name: dist.draw(jax.random.fold_in(key, i), name, getattr(params, name))
             for i, (name, dist) in enumerate(self.distributions.items())
         }
-        params = params.replace(**draws)
-        return self._derive(params) if self._derive is not None else params
+        return self._derive(params.replace(**draws))
 
     def replace_fields(self, params: Any, **values: Any) -> Any:
         """``params`` (one task or a batch) with the named fields set to ``values`` (broadcast
         to each field's shape) and the derived fields recomputed: tasks at chosen parameters,
         e.g. a sweep along one of them."""
-        reference = self.base_family.task(0)
+        fields = {f.name for f in dataclasses.fields(params)}
         for name in values:
-            if name not in {f.name for f in dataclasses.fields(reference)}:
+            if name not in fields:
                 raise Learn2RLError(f"{self.base} has no parameter field {name!r}")
-        params = params.replace(
-            **{
-                name: jnp.full(
-                    jnp.shape(getattr(params, name)), value, jnp.result_type(getattr(params, name))
-                )
-                for name, value in values.items()
-            }
+        current = {name: getattr(params, name) for name in values}
+        return self._derive(
+            params.replace(
+                **{
+                    name: jnp.full(jnp.shape(old), values[name], jnp.result_type(old))
+                    for name, old in current.items()
+                }
+            )
         )
-        return self._derive(params) if self._derive is not None else params
 
     def task(self, index: jax.Array | int) -> Any:
         """The base's task ``index`` with the randomized fields drawn from a key of ``index``."""
