@@ -52,6 +52,7 @@ from learn2rl.learners.base import (
     check_unit_interval,
     scanned_chunk,
 )
+from learn2rl.learners.rl2 import action_scale
 from learn2rl.nets.mlp import MLP, GaussianMLP
 from learn2rl.ops import gaussian
 from learn2rl.ops.losses import ppo_clip_objective
@@ -163,12 +164,6 @@ def pseudo_reward(
         jax.nn.log_softmax(logits), jnp.asarray(z, jnp.int32)[..., None], -1
     )[..., 0]
     return log_q + jnp.log(jnp.float32(num_skills))
-
-
-def action_scale(family: Any) -> float:
-    """Half-width of a continuous family's action box (1.0 where it is unbounded)."""
-    half_width = (float(family.action_high) - float(family.action_low)) / 2.0
-    return half_width if math.isfinite(half_width) and half_width > 0 else 1.0
 
 
 @struct.dataclass
