@@ -266,3 +266,42 @@ def test_results_json_says_which_code_produced_it(tmp_path):
     path = write_results_json([{"agent": "a"}], tmp_path / "results.json", {"config": {"x": 1}})
     payload = json.loads(path.read_text())
     assert payload["provenance"] == run_info() and payload["config"] == {"x": 1}
+
+
+def _skill_rl2(config):
+    """RL^2 on the skills of an untrained DIAYN discriminator: a learner no task id names."""
+    from learn2rl.learners.diayn import DIAYN
+    from learn2rl.learners.diayn import Config as DIAYNConfig
+
+    diayn = DIAYN(
+        DIAYNConfig(task=config.task, num_skills=3, hidden_sizes=(4,),
+                    discriminator_hidden_sizes=(4,), num_envs=4, ppo_minibatches=2)
+    )  # fmt: skip
+    return RL2(config, family=diayn.skill_family(diayn.init().params))
+
+
+@pytest.mark.slow
+def test_a_prebuilt_learner_resumes_to_the_uninterrupted_result(tmp_path):
+    from learn2rl.learners.rl2 import Config
+
+    config = Config(
+        task="control/point-goal[episode_length=3]", num_episodes=2, hidden_size=4, num_tasks=4,
+        num_updates=4, updates_per_chunk=2,
+    )  # fmt: skip
+    learner = _skill_rl2(config)
+    _, reference = runner.train("rl2", config, tmp_path / "whole", progress=False, learner=learner)
+    cut = tmp_path / "cut"
+    runner.train("rl2", config, cut, progress=False, stop_at=2, learner=learner)
+    resumed_by, state = runner.train(
+        "rl2", config, cut, resume=True, progress=False, learner=_skill_rl2(config)
+    )
+    assert int(state.update) == 4 and resumed_by.family == learner.family
+    for a, b in zip(jax.tree.leaves(reference.params), jax.tree.leaves(state.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    whole, resumed = (read_metrics(d / "metrics.jsonl") for d in (tmp_path / "whole", cut))
+    assert resumed == whole
+    other = config.replace(hidden_size=5)
+    with pytest.raises(Learn2RLError, match="different config"):
+        runner.train("rl2", other, cut, resume=True, progress=False, learner=_skill_rl2(other))
+    with pytest.raises(Learn2RLError, match="built with another config"):
+        runner.train("rl2", other, tmp_path / "new", progress=False, learner=learner)

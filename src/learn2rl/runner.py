@@ -74,12 +74,23 @@ def load_learner(directory: str | Path, learner_name: str | None = None):
     config_cls, _ = get_learner(name)
     if not isinstance(meta.get("config"), dict):
         raise Learn2RLError(f"corrupt checkpoint metadata in {directory}: no config")
-    config = config_cls.from_dict(meta["config"])
-    learner = build(name, config)
+    learner = build(name, config_cls.from_dict(meta["config"]))
+    state, meta = _load_into(learner, directory, None)  # the name is checked above
+    return learner, state, meta
+
+
+def _load_into(learner: Any, directory: Path, learner_name: str | None) -> tuple[Any, Any]:
+    """The train state of the checkpoint in ``directory``, restored into ``learner``'s own
+    (``learner.init()`` gives the structure), and the checkpoint's metadata."""
+    meta = checkpoint.load_meta(directory)
+    if learner_name is not None and meta.get("learner") != learner_name:
+        raise Learn2RLError(
+            f"checkpoint {directory} is for learner {meta.get('learner')!r}, not {learner_name!r}"
+        )
     state = checkpoint.load_state(directory, learner.init())
     if int(state.update) != meta.get("update"):
         raise Learn2RLError(f"corrupt checkpoint {directory}: update count disagrees with metadata")
-    return learner, learner.place(state), meta
+    return learner.place(state), meta
 
 
 def train(
@@ -91,25 +102,35 @@ def train(
     console=None,
     stop_at: int | None = None,
     keep: int = checkpoint.DEFAULT_KEEP,
+    learner: Any = None,
 ) -> tuple[Any, Any]:
     """Meta-train ``config`` into ``out``; returns ``(learner, final_train_state)``.
 
     ``stop_at`` ends the run early, after the chunk that reaches that update (as if it had been
     killed there); ``resume=True`` continues it. ``keep``: how many of the newest checkpoints stay
-    in ``out/checkpoint``. Raises ``Learn2RLError`` if training diverges (a NaN or inf in a metric
-    or in the train state); the newest checkpoint is then the last good one.
+    in ``out/checkpoint``. ``learner``: a learner object built with ``config`` to train instead of
+    ``build(learner_name, config)`` (one on a family no task id names, e.g. skills as tasks); a
+    resumed run restores its state into it. Raises ``Learn2RLError`` if training diverges (a NaN
+    or inf in a metric or in the train state); the newest checkpoint is then the last good one.
     """
     out = Path(out)
     ckpt_dir = out / CHECKPOINT_DIR
     this_code = run_info()
+    if learner is not None and learner.config != config:
+        raise Learn2RLError("runner.train: the given learner was built with another config")
     if resume and checkpoint.exists(ckpt_dir):
-        learner, state, meta = load_learner(ckpt_dir, learner_name)
-        if learner.config != config:
+        if learner is None:
+            learner, state, meta = load_learner(ckpt_dir, learner_name)
+        else:  # the config is checked first: another one's state would not fit the learner
+            state, meta = None, checkpoint.load_meta(ckpt_dir)
+        if type(config).from_dict(meta["config"]) != config:
             diff = {k: v for k, v in config.to_dict().items() if meta["config"].get(k) != v}
             raise Learn2RLError(
                 f"--resume: the run in {out} has a different config ({', '.join(sorted(diff))}); "
                 "resume with the same settings or use a new --out"
             )
+        if state is None:
+            state, meta = _load_into(learner, ckpt_dir, learner_name)
         config = learner.config
         train_seconds = float(meta.get("train_seconds", 0.0))
         provenance = _continue_provenance(meta.get("provenance"), int(state.update), this_code)
@@ -120,7 +141,7 @@ def train(
             raise Learn2RLError(
                 f"{out} already holds a run; pass --resume to continue it or choose another --out"
             )
-        learner = build(learner_name, config)
+        learner = build(learner_name, config) if learner is None else learner
         state = learner.init()
         train_seconds = 0.0
         provenance = [{"from_update": 0, **this_code}]

@@ -108,6 +108,10 @@ _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
         _spec_runner("peng2018"),
         "Peng et al. 2018: RL^2 over randomized CartPole physics vs nominal, held-out physics",
     ),
+    "gupta2018": (
+        _spec_runner("gupta2018"),
+        "Gupta et al. 2018: RL^2 meta-trained on DIAYN skills vs random skills, goals, scratch",
+    ),
     "pritzel2017": (
         _spec_runner("pritzel2017"),
         "Pritzel et al. 2017: NEC learns MinAtar games faster early than DQN, MFEC beside",

@@ -114,11 +114,12 @@ def write_outputs(
     return rows
 
 
-def train_learner(name: str, config, out: Path, progress: bool = True, console=None):
+def train_learner(name: str, config, out: Path, progress: bool = True, console=None, learner=None):
     """Meta-train learner ``name`` with ``config`` into ``out``; returns ``(learner, state)``.
 
     A run already in ``out`` is continued (or, if it finished, just reloaded), so re-running an
     experiment re-evaluates instead of retraining; a run there with another config is an error.
+    ``learner``: a prebuilt learner object to train (``runner.train``'s).
     """
     from learn2rl import checkpoint, runner
 
@@ -126,7 +127,9 @@ def train_learner(name: str, config, out: Path, progress: bool = True, console=N
     resume = checkpoint.exists(out / runner.CHECKPOINT_DIR)
     if resume and console is not None:
         console.print(f"  {out} holds a run: continuing it")
-    return runner.train(name, config, out, resume=resume, progress=progress, console=console)
+    return runner.train(
+        name, config, out, resume=resume, progress=progress, console=console, learner=learner
+    )
 
 
 def findings_section(findings: Sequence[dict[str, Any]]) -> str:
