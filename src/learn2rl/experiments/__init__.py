@@ -108,6 +108,10 @@ _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
         _spec_runner("peng2018"),
         "Peng et al. 2018: RL^2 over randomized CartPole physics vs nominal, held-out physics",
     ),
+    "wang2019-poet": (
+        _spec_runner("wang2019_poet"),
+        "Wang et al. 2019 (POET): courses solved via stepping stones that ES alone does not solve",
+    ),
     "gupta2018": (
         _spec_runner("gupta2018"),
         "Gupta et al. 2018: RL^2 meta-trained on DIAYN skills vs random skills, goals, scratch",

@@ -8,7 +8,17 @@ the experiments use only that contract.
 from __future__ import annotations
 
 from learn2rl.errors import Learn2RLError
-from learn2rl.learners import diayn, epg, hochreiter2001, maesn, maml, metagradient, reptile, rl2
+from learn2rl.learners import (
+    diayn,
+    epg,
+    hochreiter2001,
+    maesn,
+    maml,
+    metagradient,
+    poet,
+    reptile,
+    rl2,
+)
 from learn2rl.learners.episodic import episodic_lstm, mfec, nec
 from learn2rl.learners.objectives import metagenrl
 from learn2rl.learners.offpolicy import dqn, td3
@@ -29,6 +39,7 @@ _LEARNERS = {
     "epg": (epg.Config, epg.EPG),
     "episodic_lstm": (episodic_lstm.Config, episodic_lstm.EpisodicLSTM),
     "diayn": (diayn.Config, diayn.DIAYN),
+    "poet": (poet.Config, poet.POET),
 }
 _DESCRIPTIONS = {
     "rl2": "RL^2 / learning to reinforcement learn: recurrent A2C or PPO (Duan 2016, Wang 2016)",
@@ -46,6 +57,7 @@ _DESCRIPTIONS = {
     "epg": "Evolved Policy Gradients: a temporal-conv loss evolved by ES (Houthooft 2018)",
     "episodic_lstm": "Episodic LSTM: RL^2 plus cell-state reinstatement from a DND (Ritter 2018)",
     "diayn": "DIAYN: skills without a reward, told apart by a discriminator (Eysenbach 2019)",
+    "poet": "POET: obstacle courses and their ES-trained runners co-evolved (Wang 2019)",
 }
 
 
