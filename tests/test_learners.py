@@ -60,6 +60,17 @@ TINY = {
         num_updates=2,
         updates_per_chunk=2,
     ),
+    "poet": dict(
+        capacity=2,
+        population_size=4,
+        hidden_sizes=(4,),
+        episode_length=20,
+        num_updates=2,
+        updates_per_chunk=2,
+        transfer_interval=1,
+        mutation_interval=1,
+        max_children=2,
+    ),
 }
 
 
