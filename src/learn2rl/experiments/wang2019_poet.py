@@ -84,10 +84,10 @@ def _summary(envs: dict) -> dict:
     }
 
 
-def _es_direct(learner, state, where: Path, progress=False, console=None) -> dict:
-    """ES from scratch on the farthest course a POET run solved, with the run's episodes."""
+def _es_direct(learner, state, target, where: Path, progress=False, console=None) -> dict:
+    """ES from scratch on ``target``, the farthest course a POET run solved (its summary's
+    ``farthest_solved``), with as many episodes as the run used."""
     c = learner.config
-    target = _summary(learner.environments(state))["farthest_solved"]
     if target is None:
         return {"target": None}
     budget = int(state.rollouts)
@@ -121,9 +121,9 @@ def evaluate(outcome, num_tasks: int) -> dict:
         for name in NAMES
     }
     direct = [
-        _es_direct(learner, state, where / "es-direct")
-        for (learner, state), where in zip(
-            outcome.trained["poet"], outcome.train_dirs["poet"], strict=True
+        _es_direct(learner, state, summary["farthest_solved"], where / "es-direct")
+        for (learner, state), summary, where in zip(
+            outcome.trained["poet"], summaries["poet"], outcome.train_dirs["poet"], strict=True
         )
     ]
     outcome.analyses["runs"] = summaries

@@ -507,10 +507,10 @@ class POET:
         )
         # The best agent for each child: every active agent, directly or after one ES step.
         thetas = pairs.es.mean
-        direct = jax.vmap(jax.vmap(self.episode, in_axes=(0, None)), in_axes=(None, 0))(
-            thetas, children
-        )  # [child, source]
         if c.transfers:
+            direct = jax.vmap(jax.vmap(self.episode, in_axes=(0, None)), in_axes=(None, 0))(
+                thetas, children
+            )  # [child, source]
             keys = jax.random.split(k_transfer, kids * cap).reshape(kids, cap, -1)
             proposals = jax.vmap(
                 jax.vmap(self.proposal, in_axes=(0, None, 0)), in_axes=(None, 0, 0)
@@ -518,18 +518,17 @@ class POET:
             proposed, proposed_score = proposals(thetas, children, keys)  # [K, S, D], [K, S]
             options = jnp.concatenate([direct, proposed_score], axis=1)  # [K, 2S]
             usable = jnp.concatenate([pairs.active, pairs.active])
+            options = jnp.where(usable, options, -jnp.inf)
+            pick = jnp.argmax(options, axis=1)
+            child_score = jnp.max(options, axis=1)
             thetas_k = jnp.concatenate(
                 [jnp.broadcast_to(thetas[None], proposed.shape), proposed], axis=1
             )
+            child_theta = thetas_k[jnp.arange(kids), pick]
         else:
-            # Without transfers a child starts from its parent's agent (the ablation).
-            options = direct
-            usable = jnp.arange(cap)[None, :] == parents[:, None]
-            thetas_k = jnp.broadcast_to(thetas[None], (kids, cap, self.num_params))
-        options = jnp.where(usable, options, -jnp.inf)
-        pick = jnp.argmax(options, axis=1)
-        child_score = jnp.max(options, axis=1)
-        child_theta = thetas_k[jnp.arange(kids), pick]
+            # Without transfers a child starts from its parent's agent (the ablation), whose
+            # score on it the first minimal-criterion check already measured.
+            child_score, child_theta = parent_score, thetas[parents]
         admissible = candidates & passes_minimal_criterion(child_score, c.mc_lower, c.mc_upper)
         ranking = jnp.argsort(-jnp.where(candidates, child_novelty, -jnp.inf))
         num = jnp.sum(pairs.active)
