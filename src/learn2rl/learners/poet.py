@@ -447,23 +447,31 @@ class POET:
     def _encodings(self, pairs: Pairs) -> CourseParams:
         return encoding_of(pairs.knobs, pairs.seeds)
 
+    def _best_agents(self, thetas, encodings: CourseParams, usable, keys):
+        """For each course of ``encodings`` [T]: the best of the agents ``thetas`` [S, D] with
+        ``usable[s, t]``, each evaluated directly and after one ES step on the course (the
+        direct and fine-tuned transfers; ``keys`` [S, T] drive the ES steps). Returns the
+        scores [T] and parameters [T, D]; ties go to the lower source, direct before
+        fine-tuned. A course no agent may serve scores -inf."""
+        on_courses = jax.vmap(self.episode, in_axes=(None, 0))
+        direct = jax.vmap(on_courses, in_axes=(0, None))(thetas, encodings)  # [S, T]
+        proposals = jax.vmap(jax.vmap(self.proposal, in_axes=(None, 0, 0)), in_axes=(0, None, 0))
+        proposed, proposed_score = proposals(thetas, encodings, keys)  # [S, T, D], [S, T]
+        scores = jnp.concatenate([direct, proposed_score])  # [2S, T]
+        scores = jnp.where(jnp.concatenate([usable, usable]), scores, -jnp.inf)
+        best = jnp.argmax(scores, axis=0)
+        candidates = jnp.concatenate([jnp.broadcast_to(thetas[:, None], proposed.shape), proposed])
+        return jnp.max(scores, axis=0), candidates[best, jnp.arange(usable.shape[1])]
+
     def _transfer_round(self, state: TrainState, key: jax.Array) -> TrainState:
         """Direct and fine-tuned transfers between all active pairs (module text, step 3)."""
         pairs = state.pairs
         cap = self.config.capacity
-        thetas, encodings = pairs.es.mean, self._encodings(pairs)
-        on_targets = jax.vmap(self.episode, in_axes=(None, 0))
-        direct = jax.vmap(on_targets, in_axes=(0, None))(thetas, encodings)  # [source, target]
-        keys = jax.random.split(key, cap * cap).reshape(cap, cap, -1)
-        proposals = jax.vmap(jax.vmap(self.proposal, in_axes=(None, 0, 0)), in_axes=(0, None, 0))
-        proposed, proposed_score = proposals(thetas, encodings, keys)  # [S, T, D], [S, T]
+        keys = jax.random.split(key, cap * cap).reshape(cap, cap, -1)  # [source, target]
         usable = pairs.active[:, None] & pairs.active[None, :] & ~jnp.eye(cap, dtype=bool)
-        scores = jnp.concatenate([direct, proposed_score])  # [2S, T]
-        scores = jnp.where(jnp.concatenate([usable, usable]), scores, -jnp.inf)
-        best = jnp.argmax(scores, axis=0)  # [T]
-        best_score = jnp.max(scores, axis=0)
-        candidates = jnp.concatenate([jnp.broadcast_to(thetas[:, None], proposed.shape), proposed])
-        best_theta = candidates[best, jnp.arange(cap)]  # [T, D]
+        best_score, best_theta = self._best_agents(
+            pairs.es.mean, self._encodings(pairs), usable, keys
+        )
         replace = pairs.active & (best_score > pairs.score)
         fresh = jax.vmap(self.fresh_es)(
             jax.random.split(jax.random.fold_in(key, 1), cap), best_theta
@@ -508,23 +516,11 @@ class POET:
         # The best agent for each child: every active agent, directly or after one ES step.
         thetas = pairs.es.mean
         if c.transfers:
-            direct = jax.vmap(jax.vmap(self.episode, in_axes=(0, None)), in_axes=(None, 0))(
-                thetas, children
-            )  # [child, source]
             keys = jax.random.split(k_transfer, kids * cap).reshape(kids, cap, -1)
-            proposals = jax.vmap(
-                jax.vmap(self.proposal, in_axes=(0, None, 0)), in_axes=(None, 0, 0)
+            usable = jnp.broadcast_to(pairs.active[:, None], (cap, kids))
+            child_score, child_theta = self._best_agents(
+                thetas, children, usable, keys.transpose(1, 0, 2)
             )
-            proposed, proposed_score = proposals(thetas, children, keys)  # [K, S, D], [K, S]
-            options = jnp.concatenate([direct, proposed_score], axis=1)  # [K, 2S]
-            usable = jnp.concatenate([pairs.active, pairs.active])
-            options = jnp.where(usable, options, -jnp.inf)
-            pick = jnp.argmax(options, axis=1)
-            child_score = jnp.max(options, axis=1)
-            thetas_k = jnp.concatenate(
-                [jnp.broadcast_to(thetas[None], proposed.shape), proposed], axis=1
-            )
-            child_theta = thetas_k[jnp.arange(kids), pick]
         else:
             # Without transfers a child starts from its parent's agent (the ablation), whose
             # score on it the first minimal-criterion check already measured.
