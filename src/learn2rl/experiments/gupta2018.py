@@ -35,6 +35,7 @@ DIAYN's checkpoint afterwards: the finding says they are equal.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -120,9 +121,11 @@ def train(learner_id: str, config, where: Path, progress=True, console=None):
 
 
 # --- learning from scratch --------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
 def scratch_agent(family, num_episodes: int):
     """The untrained policy with a VPG step after each episode, its step size the best of
-    ``SCRATCH_STEP_SIZES`` by mean total reward on training-split tasks (a key of its own)."""
+    ``SCRATCH_STEP_SIZES`` by mean total reward on training-split tasks (a key of its own).
+    Kept per (family, episodes): the agent row and the report's analysis share one choice."""
     learner = maml.MAML(SCRATCH_CONFIG, family)
     params = learner.init().params
     tasks = family.tasks(NUM_SELECTION_TASKS, "train")
