@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "learn2rl"
 # Top-level modules and subpackages of learn2rl, by layer (low to high).
 LAYERS: list[set[str]] = [
     # Infrastructure that knows nothing of meta-RL.
-    {"errors", "version", "types", "devices", "provenance", "checkpoint", "logging"},
+    {"errors", "version", "types", "devices", "distributed", "provenance", "checkpoint", "logging"},
     {"tasks", "trial", "rollout"},
     {"nets", "ops"},
     {"baselines", "learners"},

@@ -186,19 +186,31 @@ def load_state(directory: str | Path, template: Any) -> Any:
 # --- orbax plumbing -----------------------------------------------------------------------------
 def _manager(directory: Path, keep: int | None = None):
     """A CheckpointManager; with ``keep`` it may write (and clean up), without it only reads."""
+    import jax
     import orbax.checkpoint as ocp
 
     write = keep is not None
+    # In a multi-process run only process 0 writes, and every process reads on its own: orbax
+    # must not wait for the other processes at its barriers (they never open this manager).
+    me = jax.process_index()
+    alone = {}
+    if jax.process_count() > 1:
+        if write:  # orbax creates directories only with every process taking part
+            directory.mkdir(parents=True, exist_ok=True)
+        alone["multiprocessing_options"] = ocp.options.MultiprocessingOptions(
+            primary_host=me, active_processes={me}, barrier_sync_key_prefix=f"learn2rl{me}"
+        )
     options = ocp.CheckpointManagerOptions(
+        **alone,
         enable_async_checkpointing=False,
-        create=write,
+        create=write and not alone,
         # Only a writer may remove temporary directories: a reader (`learn2rl evaluate` on a run
         # that is still training) would delete the save in progress.
         cleanup_tmp_directories=write,
         preservation_policy=ocp.checkpoint_managers.LatestN(n=keep) if write else None,
     )
     handlers = {
-        _STATE_ITEM: ocp.StandardCheckpointHandler(),
+        _STATE_ITEM: ocp.StandardCheckpointHandler(**alone),
         _META_ITEM: ocp.JsonCheckpointHandler(filename=META_FILE),
     }
     return ocp.CheckpointManager(directory.absolute(), options=options, item_handlers=handlers)

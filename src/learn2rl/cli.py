@@ -44,6 +44,37 @@ ConfigOption = Annotated[
     ),
 ]
 
+CoordinatorOption = Annotated[
+    str | None,  # noqa: UP007
+    typer.Option(
+        envvar="LEARN2RL_COORDINATOR",
+        help="HOST:PORT of process 0, for a run over several processes or hosts.",
+    ),
+]
+NumProcessesOption = Annotated[
+    int | None,  # noqa: UP007
+    typer.Option(envvar="LEARN2RL_NUM_PROCESSES", help="How many processes share the run."),
+]
+ProcessIdOption = Annotated[
+    int | None,  # noqa: UP007
+    typer.Option(envvar="LEARN2RL_PROCESS_ID", help="This process's index, 0 .. N-1."),
+]
+PeerTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        envvar="LEARN2RL_PEER_TIMEOUT",
+        help="Seconds without a sign of life from another process before this one stops.",
+    ),
+]
+
+
+def _join(coordinator, num_processes, process_id, peer_timeout) -> bool:
+    """Join a multi-process run if the options ask for one; True in the process that writes."""
+    from learn2rl import distributed
+
+    distributed.join(distributed.parse(coordinator, num_processes, process_id), peer_timeout)
+    return distributed.is_primary()
+
 
 def _version(value: bool):
     if value:
@@ -116,12 +147,19 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue the run saved in --out.")] = False,
     keep: Annotated[int, typer.Option(help="How many of the newest checkpoints to keep.")] = 3,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    coordinator: CoordinatorOption = None,
+    num_processes: NumProcessesOption = None,
+    process_id: ProcessIdOption = None,
+    peer_timeout: PeerTimeoutOption = 30.0,
 ):
     """Meta-train a learner; writes checkpoint/, metrics.jsonl, tensorboard/ and training.png.
 
     Settings: the learner's config defaults, then --config FILE, then --set FIELD=VALUE, then
     --task / --updates / --seed. `learn2rl train --learner NAME --help` lists NAME's fields.
+    Several processes or hosts: run the same command in each with --coordinator HOST:PORT (of
+    process 0), --num-processes N and --process-id I; --out must be a shared directory.
     """
+    primary = _join(coordinator, num_processes, process_id, peer_timeout)
     from learn2rl import learners, runner, tasks
     from learn2rl.learners.base import build_config
     from learn2rl.logging import read_metrics
@@ -137,6 +175,8 @@ def train(
     trained, state = runner.train(
         learner, config, out, resume=resume, progress=progress, console=console, keep=keep
     )
+    if not primary:
+        return
     plot_training(
         read_metrics(out / "metrics.jsonl"), out / "training.png", trained.progress_metric
     )
@@ -302,16 +342,19 @@ def _explain_config(command, argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``learn2rl`` entry point; returns the exit status (2 for any usage error)."""
+    from learn2rl import distributed
     from learn2rl.devices import use_cpu_cores
 
     use_cpu_cores()
     argv = list(sys.argv[1:] if argv is None else argv)
+    ok, status = False, 1
     try:
         command = typer.main.get_command(app)
         _explain_config(command, argv)
         code = command.main(args=argv, prog_name="learn2rl", standalone_mode=False)
     except Learn2RLError as err:
         print(f"error: {err}", file=sys.stderr)
+        status = 2
         return 2
     except _USAGE_ERROR as err:  # unknown command or option, missing or malformed value
         where = getattr(getattr(err, "ctx", None), "command_path", None) or "learn2rl"
@@ -323,6 +366,22 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)
         return 130
+    except Exception as err:
+        if not distributed.is_multiprocess():
+            raise
+        lost = distributed.lost_peer(err)
+        if lost is None:  # a bug: show it before this process leaves the run
+            import traceback
+
+            traceback.print_exc()
+            raise
+        print(f"error: {lost}", file=sys.stderr)
+        status = distributed.LOST_PEER_STATUS
+        return status
+    else:
+        ok = not code
+    finally:  # the other processes of a multi-process run learn whether this one failed
+        distributed.finish(ok, status)
     return code if isinstance(code, int) else 0
 
 

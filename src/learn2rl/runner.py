@@ -25,7 +25,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from learn2rl import checkpoint
+from learn2rl import checkpoint, distributed
 from learn2rl.devices import describe_backend
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners import get as get_learner
@@ -118,7 +118,10 @@ def train(
     this_code = run_info()
     if learner is not None and learner.config != config:
         raise Learn2RLError("runner.train: the given learner was built with another config")
-    if resume and checkpoint.exists(ckpt_dir):
+    # Every process decides from the same directory, before process 0 writes to it.
+    found = checkpoint.exists(ckpt_dir)
+    distributed.barrier("run directory read")
+    if resume and found:
         if learner is None:
             learner, state, meta = load_learner(ckpt_dir, learner_name)
         else:  # the config is checked first: another one's state would not fit the learner
@@ -137,7 +140,7 @@ def train(
     elif resume:
         raise Learn2RLError(f"--resume: no checkpoint in {ckpt_dir}")
     else:
-        if checkpoint.exists(ckpt_dir):
+        if found:
             raise Learn2RLError(
                 f"{out} already holds a run; pass --resume to continue it or choose another --out"
             )
@@ -146,17 +149,25 @@ def train(
         train_seconds = 0.0
         provenance = [{"from_update": 0, **this_code}]
     start = int(state.update)
+    # Restored everywhere before process 0 opens the directory for writing (which tidies it).
+    distributed.barrier("checkpoint restored")
+    primary = distributed.is_primary()
     steps_per_update = learner.steps_per_update
     shown = learner.progress_metric
     with contextlib.ExitStack() as cleanup:
-        checkpoints = cleanup.enter_context(checkpoint.Checkpoints(ckpt_dir, keep))
-        logger = RunLogger(out, resume_from_update=start if resume else None)
-        cleanup.callback(logger.close)
-        if console is not None and start < config.num_updates:
+        # Only process 0 writes; the others train the same replicated state beside it.
+        checkpoints = logger = None
+        if primary:
+            checkpoints = cleanup.enter_context(checkpoint.Checkpoints(ckpt_dir, keep))
+            logger = RunLogger(out, resume_from_update=start if resume else None)
+            cleanup.callback(logger.close)
+        if primary and console is not None and start < config.num_updates:
             console.print(f"training on {describe_backend(len(learner.devices))}")
-        bar = _Progress(config.num_updates, start, steps_per_update, shown, progress, console)
+        bar = _Progress(
+            config.num_updates, start, steps_per_update, shown, progress and primary, console
+        )
         cleanup.callback(bar.close)
-        if not resume:
+        if primary and not resume:
             meta = checkpoint_meta(learner_name, config, start, train_seconds, provenance)
             checkpoints.save(state, meta)
         end = config.num_updates if stop_at is None else min(stop_at, config.num_updates)
@@ -180,6 +191,8 @@ def train(
                     f"is in {ckpt_dir}"
                 )
             train_seconds += seconds
+            if not primary:
+                continue
             # Metrics first, checkpoint second: the checkpoint is the commit point. A run killed
             # between the two resumes from the previous checkpoint, and the logger cuts the
             # chunk's rows back out before it is recomputed; the other order would lose them.
