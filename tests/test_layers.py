@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"tasks", "trial", "rollout"},
     {"nets", "ops"},
     {"baselines", "learners"},
-    {"evaluation", "runner", "report", "plots", "analysis"},
+    {"evaluation", "runner", "sweep", "report", "plots", "analysis"},
     {"experiments"},
     {"cli", "__init__", "__main__"},
 ]

@@ -1,4 +1,4 @@
-"""The ``learn2rl`` command: list | train | evaluate | reproduce | demo.
+"""The ``learn2rl`` command: list | train | evaluate | reproduce | demo | sweep.
 
 Bad input (unknown ids, values out of range, a corrupt or mismatched checkpoint) ends with a
 one-line
@@ -315,6 +315,78 @@ def demo(
         resume=resume,
     )
     console.print(f"wrote {out}/report.md, results.json, regret.png, training.png, checkpoint/")
+
+
+@app.command()
+def sweep(
+    out: OutOption = Path("runs/sweep"),
+    learner: Annotated[str, typer.Option(help="Learner id (learn2rl list).")] = "rl2",
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Start from the demo's RL^2 config (learner rl2).")
+    ] = False,
+    task: Annotated[str | None, typer.Option(help="Task family id.")] = None,  # noqa: UP007
+    updates: Annotated[int | None, typer.Option(help="Number of updates.")] = None,  # noqa: UP007
+    config: ConfigOption = None,
+    set_: Annotated[
+        list[str] | None,  # noqa: UP007
+        typer.Option(
+            "--set",
+            help="FIELD=V1,V2,... (repeatable): the grid is every combination; a tuple field "
+            "separates its values with /, e.g. hidden_sizes=64,64/128,128.",
+        ),
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Training seeds per setting.")] = 3,
+    seed: Annotated[int, typer.Option(help="The first seed (seeds are seed, seed+1, ...).")] = 0,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Train seeds one after another, never side by side.")
+    ] = False,
+    num_test_tasks: Annotated[
+        int, typer.Option(help="Held-out tasks per trained run (0: none).")
+    ] = 1000,
+    resume: Annotated[bool, typer.Option(help="Continue the sweep saved in --out.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    coordinator: CoordinatorOption = None,
+    num_processes: NumProcessesOption = None,
+    process_id: ProcessIdOption = None,
+    peer_timeout: PeerTimeoutOption = 30.0,
+):
+    """Train a learner over seeds and a grid of config values; one report with intervals.
+
+    The seeds of a setting train side by side in one compiled program where the learner allows
+    it (RL^2, MAML, Reptile, MAESN, Hochreiter 2001, episodic LSTM), otherwise one after another.
+    Writes report.md and results.json (every run's numbers) in --out, and a run directory per
+    setting.
+    """
+    _join(coordinator, num_processes, process_id, peer_timeout)
+    from learn2rl import learners, tasks
+    from learn2rl import sweep as sweeps
+    from learn2rl.learners.base import build_config
+
+    config_cls, _ = learners.get(learner)
+    base = None
+    if demo:
+        if learner != "rl2":
+            raise Learn2RLError(f"--demo starts from the demo's RL^2 config; not for {learner}")
+        from learn2rl.experiments.demo import DEMO_CONFIG
+
+        base = DEMO_CONFIG
+    settings = sweeps.parse_grid(config_cls, list(set_ or []))
+    base = build_config(config_cls, base, config, None, task=task, num_updates=updates, seed=seed)
+    if hasattr(base, "task"):
+        tasks.make(base.task)  # an unknown task id fails here, before any compilation
+    sweeps.run(
+        learner,
+        base,
+        settings,
+        seeds,
+        seed,
+        out,
+        queue=queue,
+        num_test_tasks=num_test_tasks,
+        resume=resume,
+        progress=progress,
+        console=_console(),
+    )
 
 
 # click's exception base class, found through typer's public API: typer 0.26+ vendors its own

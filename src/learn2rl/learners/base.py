@@ -83,13 +83,27 @@ class ShardedChunks:
         state and a trained one hit the same compiled chunk."""
         return jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
 
-    def run(self, updates: Callable, state: Any, num_updates: int) -> tuple[Any, Any]:
-        key = (*self._cache_key, num_updates)
+    def run(
+        self, updates: Callable, state: Any, num_updates: int, members: bool = False
+    ) -> tuple[Any, Any]:
+        """``num_updates`` updates of ``state`` in one compiled call.
+
+        ``members=True``: ``state`` is a stack of train states (a leading axis, e.g. one per
+        seed of a sweep), all trained at once by ``jax.vmap`` over that axis inside the same
+        sharded program; metrics come back with the member axis first.
+        """
+        key = (*self._cache_key, num_updates, members)
         if key not in self._cache:
+
+            def local_updates(state, local):
+                return updates(state, local, num_updates=num_updates)
+
+            if members:
+                local_updates = jax.vmap(local_updates, in_axes=(0, None))
             # check_vma=False: recurrent scans start from replicated carries that become
             # per-device; the program is SPMD and correct, the flag only skips the type check.
             fn = jax.shard_map(
-                lambda state, local: updates(state, local, num_updates=num_updates),
+                local_updates,
                 mesh=self.mesh,
                 in_specs=(PartitionSpec(), PartitionSpec(self.axis)),
                 out_specs=(PartitionSpec(), PartitionSpec()),

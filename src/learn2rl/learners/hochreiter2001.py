@@ -357,3 +357,8 @@ class FunctionLearner:
     def train_chunk(self, state: TrainState, num_updates: int) -> tuple[TrainState, dict]:
         """``num_updates`` updates in one jit; returns per-update metrics (arrays)."""
         return self.chunks.run(self._local_updates, state, num_updates)
+
+    def train_members(self, states: TrainState, num_updates: int) -> tuple[TrainState, dict]:
+        """``train_chunk`` for a stack of train states (e.g. ``init`` of several seeds stacked
+        on a leading axis), trained side by side in one compiled call (``learn2rl sweep``)."""
+        return self.chunks.run(self._local_updates, states, num_updates, members=True)

@@ -315,6 +315,11 @@ class MetaBatch:
         """``num_updates`` meta-updates inside one jit; returns per-update metrics (arrays)."""
         return self.chunks.run(self._local_updates, state, num_updates)
 
+    def train_members(self, states: TrainState, num_updates: int):
+        """``train_chunk`` for a stack of train states trained side by side (``learn2rl
+        sweep``)."""
+        return self.chunks.run(self._local_updates, states, num_updates, members=True)
+
     def _local_updates(self, state: TrainState, slots: jax.Array, *, num_updates: int):
         """This device's share ``slots`` of the meta-batch, ``num_updates`` meta-updates."""
 
@@ -427,6 +432,10 @@ class MetaBatchLearner:
     def train_chunk(self, state: TrainState, num_updates: int):
         """``num_updates`` meta-updates inside one jit; returns per-update metrics (arrays)."""
         return self.meta.train_chunk(state, num_updates)
+
+    def train_members(self, states: TrainState, num_updates: int):
+        """Several train states (a leading member axis) at once: ``MetaBatch.train_members``."""
+        return self.meta.train_members(states, num_updates)
 
     def agent(self, params, name=None, step_size=None, step_decay=None):
         """The meta-trained policy as a ``GradientAgent`` adapting by the inner VPG step

@@ -677,6 +677,11 @@ class RL2:
         """``num_updates`` updates inside one jit; returns per-update metrics (arrays)."""
         return self.chunks.run(self._local_updates, state, num_updates)
 
+    def train_members(self, states: TrainState, num_updates: int) -> tuple[TrainState, dict]:
+        """``train_chunk`` for a stack of train states (e.g. ``init`` of several seeds stacked
+        on a leading axis), trained side by side in one compiled call (``learn2rl sweep``)."""
+        return self.chunks.run(self._local_updates, states, num_updates, members=True)
+
     # --- the adapted agent -------------------------------------------------------------------
     def agent(self, params, greedy: bool = False, name: str = "rl2", network: Any = None) -> Agent:
         """The meta-trained policy as an ``Agent``: adaptation is the recurrent state update.

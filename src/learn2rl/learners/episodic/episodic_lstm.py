@@ -358,6 +358,10 @@ class EpisodicLSTM:
         """``num_updates`` A2C updates inside one jit (RL^2's chunk)."""
         return self.rl2.train_chunk(state, num_updates)
 
+    def train_members(self, states: rl2.TrainState, num_updates: int):
+        """Several train states (a leading member axis) at once (RL^2's ``train_members``)."""
+        return self.rl2.train_members(states, num_updates)
+
     def agent(
         self,
         params,
