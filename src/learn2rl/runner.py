@@ -204,6 +204,9 @@ def train(
             )
             checkpoints.save(host_state, meta)
             bar.advance(size, seconds, float(metrics[shown][-1]))
+    # Every process returns once process 0 has committed the last checkpoint and its metrics, so
+    # any of them may read the run directory next.
+    distributed.barrier("run saved")
     return learner, state
 
 

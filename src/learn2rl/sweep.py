@@ -4,8 +4,8 @@ A sweep is a base config, a grid (``--set learning_rate=1e-3,3e-3 --set gamma=0.
 four settings, every combination) and ``--seeds N``. Each setting's seeds train in one of two ways:
 
 * **side by side** (learners with ``train_members``: those whose chunks go through
-  ``learners.base.ShardedChunks``, i.e. RL^2, MAML, Reptile, MAESN, Hochreiter 2001 and the
-  episodic LSTM): the N train states are stacked and ``jax.vmap``-ed inside the one sharded
+  ``learners.base.ShardedChunks``, i.e. RL^2, MAML, Reptile, MAESN, Hochreiter 2001, the
+  episodic LSTM and EPG): the N train states are stacked and ``jax.vmap``-ed inside the one sharded
   training program, so the seeds share a compilation and each device steps all of them at once,
   with the task batch still split over the devices (and the hosts of a multi-process run);
 * **one after another** otherwise (or with ``--queue``): N ordinary runs.

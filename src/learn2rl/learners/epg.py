@@ -33,7 +33,11 @@ after the lifetime, as ``ret_to_obj`` of the last 3 episodes) averaged over ``ta
 fresh training tasks; evosax minimises, so it is told minus that.
 
 One update is one ES generation: ``population_size`` lifetimes x ``tasks_per_member`` tasks, one
-``jax.vmap`` inside the chunk's ``jax.jit``; a lifetime is a ``jax.lax.scan`` over epochs.
+``jax.vmap`` inside the chunk's ``jax.jit``; a lifetime is a ``jax.lax.scan`` over epochs. The
+population is the learner's batch (``learners.base.ShardedChunks``): each device, of this host
+or of every host in a multi-process run, runs its share of the members' lifetimes and the
+fitnesses are gathered for the ES step, which every device takes alike. The same seed gives the
+same numbers on any device count (the lifetimes are computed exactly as on one device).
 """
 
 from __future__ import annotations
@@ -52,13 +56,13 @@ from flax import struct
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners.base import (
     ConfigMixin,
+    ShardedChunks,
     check_layer_sizes,
     check_non_negative,
     check_positive,
     check_positive_ints,
     check_seed,
     check_unit_interval,
-    scanned_chunk,
 )
 from learn2rl.types import AgentKind, GradientAgent
 
@@ -590,10 +594,14 @@ class EPG:
             )
         self.episodes_per_trial = 1
         self.core = EPGCore(config, self.family)
-        self.devices = list(devices or jax.devices())[:1]
+        # The population is the batch: each device runs the lifetimes of its share of the
+        # members (all hosts' devices in a multi-process run) and the fitnesses are gathered.
+        self.chunks = ShardedChunks(
+            config.population_size, "members", devices, what="population_size"
+        )
+        self.devices, self.mesh = self.chunks.devices, self.chunks.mesh
         template = self.core.init_loss(jax.random.PRNGKey(0))
         self.strategy, self.es_params = open_es(config, template)
-        self._chunks: dict[int, Callable] = {}
         self._lifetimes: dict[int, Callable] = {}
 
     @property
@@ -617,12 +625,13 @@ class EPG:
         return self.place(state)
 
     def place(self, state: TrainState) -> TrainState:
-        return jax.device_put(state, self.devices[0])
+        return self.chunks.place(state)
 
     def ppo_weight(self, update) -> jax.Array:
         return ppo_weight(update, self.config.num_updates, self.config.ppo_fraction)
 
-    def _update(self, state: TrainState, _):
+    def _update(self, state: TrainState, members: jax.Array):
+        """One generation; this device runs the lifetimes of population ``members``."""
         c = self.config
         key = jax.random.fold_in(state.key, state.update)
         k_es, k_ask, k_tasks, k_life, k_tell = jax.random.split(key, 5)
@@ -643,7 +652,10 @@ class EPG:
             )
         alpha = self.ppo_weight(state.update)
         per_task = jax.vmap(self.core.lifetime, in_axes=(None, 0, 0, None))
-        results = jax.vmap(per_task, in_axes=(0, 0, 0, None))(population, tasks, keys, alpha)
+        mine = jax.tree_util.tree_map(lambda x: x[members], (population, tasks, keys))
+        results = jax.vmap(per_task, in_axes=(0, 0, 0, None))(*mine, alpha)
+        # Every device gets every member's results, in population order, for the ES step.
+        results = jax.lax.all_gather(results, "members", tiled=True)
         returns = jnp.mean(results["final_return"], axis=1)  # [population]
         es_state, _ = self.strategy.tell(k_tell, population, -returns, es_state, self.es_params)
         loss_params = self.strategy.get_mean(es_state)
@@ -662,8 +674,16 @@ class EPG:
         )
         return state, metrics
 
+    def _local_updates(self, state: TrainState, members: jax.Array, *, num_updates: int):
+        return jax.lax.scan(lambda s, _: self._update(s, members), state, None, num_updates)
+
     def train_chunk(self, state: TrainState, num_updates: int):
-        return scanned_chunk(self._chunks, self._update, state, num_updates)
+        return self.chunks.run(self._local_updates, state, num_updates)
+
+    def train_members(self, states: TrainState, num_updates: int):
+        """Several train states (a leading member axis, e.g. seeds) at once (``learn2rl
+        sweep``)."""
+        return self.chunks.run(self._local_updates, states, num_updates, members=True)
 
     # --- meta-test: fresh policies trained by a loss --------------------------------------------
     def train_policies(self, loss_params, tasks, key: jax.Array, alpha: float = 0.0):
