@@ -215,3 +215,25 @@ def test_a_run_admits_distinct_children_at_mutation_rounds_and_replays_from_its_
     assert (np.diff(np.asarray(metrics["rollouts"])) > 0).all()
     # Empty slots hold finite values: the runner stops on a non-finite train state.
     assert runner.non_finite(0, metrics, jax.device_get(state)) is None
+
+
+@pytest.mark.long
+def test_the_population_split_over_two_devices_gives_the_one_device_run():
+    if len(jax.devices()) < 2:
+        pytest.skip("needs two devices (one per CPU core)")
+    # Open bands: the six iterations include mutation rounds that admit and transfer rounds.
+    config = Config(
+        **{**TINY, "mutation_interval": 2, "transfer_interval": 2, "reproduction_threshold": -1e9,
+           "mc_lower": -1e9, "mc_upper": 1e9}
+    )  # fmt: skip
+    one, two = POET(config, devices=jax.devices()[:1]), POET(config, devices=jax.devices()[:2])
+    assert len(two.devices) == 2
+    a, metrics = one.train_chunk(one.init(), 6)
+    b, _ = two.train_chunk(two.init(), 6)
+    assert int(metrics["environments"][-1]) > 1 and int(metrics["transfers"][-1]) > 0
+    # Each device runs half of every population's episodes; the gathered returns are the ones
+    # one device computes, so the runs agree bit for bit.
+    for x, y in zip(
+        jax.tree.leaves(jax.device_get(a)), jax.tree.leaves(jax.device_get(b)), strict=True
+    ):
+        np.testing.assert_array_equal(x, y)

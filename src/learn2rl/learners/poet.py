@@ -28,7 +28,8 @@ roughness, stump height, gap width and a terrain seed). One POET iteration, as i
 
 The course and the policy are deterministic, so an evaluation is one episode and "the same
 evaluation seeds" is exact: a transfer never lowers a target's score. All pairs x population
-rollouts of an iteration run in one jitted call (``vmap`` over pairs and over the population);
+rollouts of an iteration run in one jitted call (``vmap`` over pairs and over the population,
+the population split over the devices and hosts: ``population_returns``);
 the active set is a fixed number of slots (``capacity``) with a mask, so an iteration has one
 shape and a chunk of iterations is one ``jit(lax.scan)``. Inactive slots are computed and ignored.
 
@@ -56,12 +57,12 @@ from jax.flatten_util import ravel_pytree
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners.base import (
     ConfigMixin,
+    ShardedChunks,
     check_layer_sizes,
     check_non_negative,
     check_positive,
     check_positive_ints,
     check_seed,
-    scanned_chunk,
 )
 from learn2rl.nets.mlp import MLP
 from learn2rl.tasks.obstacle_course import CAPS, KNOBS, SOLVED_SCORE, CourseParams, ObstacleCourse
@@ -312,7 +313,6 @@ class POET:
                 f"POET runs on obstacle courses (ObstacleCourse), got {type(self.family).__name__}"
             )
         self.episodes_per_trial = 1
-        self.devices = list(devices or jax.devices())[:1]
         self.network = MLP(self.family.action_size, tuple(config.hidden_sizes), "tanh")
         template = self.network.init(
             jax.random.PRNGKey(0), jnp.zeros((self.family.observation_size,), jnp.float32)
@@ -340,11 +340,26 @@ class POET:
         # start course, the run length) share their compiled chunks: a run of five seeds, or
         # ES from scratch on several courses, compiles once. Their functions are the first
         # such learner's, which computes exactly what this one would.
-        shared = _COMPILED.setdefault(
-            (config.replace(seed=0, start=(0.0, 0.0, 0.0), start_seed=0, num_updates=1), family),
-            {"chunks": {}, "evaluate": jax.jit(jax.vmap(self.episode))},
+        compiled = (
+            config.replace(seed=0, start=(0.0, 0.0, 0.0), start_seed=0, num_updates=1),
+            family,
         )
-        self._chunks: dict[int, Any] = shared["chunks"]
+        shared = _COMPILED.setdefault(
+            compiled, {"chunks": {}, "evaluate": jax.jit(jax.vmap(self.episode))}
+        )
+        # The ES population is the batch split over the devices (every host's in a multi-process
+        # run): each device runs its share of a population's episodes, the returns are gathered
+        # and every device takes the same ES step (``population_returns``).
+        self.chunks = ShardedChunks(
+            c.population_size,
+            "members",
+            devices,
+            what="population_size",
+            cache=shared["chunks"],
+            cache_key=compiled,
+        )
+        self.devices, self.mesh = self.chunks.devices, self.chunks.mesh
+        self._sharded = False  # True while the sharded chunk is being traced
         self._evaluate = shared["evaluate"]
 
     @property
@@ -382,9 +397,22 @@ class POET:
         population)``."""
         k_ask, k_tell = jax.random.split(key)
         population, es_state = self.strategy.ask(k_ask, es_state, self.es_params)
-        returns = jax.vmap(self.episode, in_axes=(0, None))(population, encoding)
+        returns = self.population_returns(population, encoding)
         es_state, _ = self.strategy.tell(k_tell, population, -returns, es_state, self.es_params)
         return es_state, jnp.mean(returns)
+
+    def population_returns(self, population: jax.Array, encoding: CourseParams) -> jax.Array:
+        """The return of every member of ``population`` [P, D] on one course. Inside the
+        sharded chunk each device runs its own contiguous share of the members and the returns
+        are gathered in population order, the same numbers as one device computes alone."""
+        episodes = jax.vmap(self.episode, in_axes=(0, None))
+        shards = len(self.devices)
+        if not self._sharded or shards == 1:
+            return episodes(population, encoding)
+        size = self.config.population_size // shards
+        start = jax.lax.axis_index("members") * size
+        mine = jax.lax.dynamic_slice_in_dim(population, start, size)
+        return jax.lax.all_gather(episodes(mine, encoding), "members", tiled=True)
 
     def fresh_es(self, key: jax.Array, theta: jax.Array):
         """An ES state at ``theta`` with a fresh optimiser and the initial noise."""
@@ -441,7 +469,7 @@ class POET:
         return self.place(state)
 
     def place(self, state: TrainState) -> TrainState:
-        return jax.device_put(state, self.devices[0])
+        return self.chunks.place(state)
 
     # --- one iteration ---------------------------------------------------------------------
     def _encodings(self, pairs: Pairs) -> CourseParams:
@@ -639,8 +667,21 @@ class POET:
         solved = archive.solved.astype(jnp.int32).at[rows].max(reached, mode="drop") > 0
         return state.replace(archive=archive.replace(best_score=best, solved=solved))
 
+    def _local_updates(self, state: TrainState, _members: jax.Array, *, num_updates: int):
+        """The chunk on one device (its population share comes from ``axis_index``)."""
+        self._sharded = True
+        try:
+            return jax.lax.scan(self._update, state, None, num_updates)
+        finally:
+            self._sharded = False
+
     def train_chunk(self, state: TrainState, num_updates: int):
-        return scanned_chunk(self._chunks, self._update, state, num_updates)
+        return self.chunks.run(self._local_updates, state, num_updates)
+
+    def train_members(self, states: TrainState, num_updates: int):
+        """Several train states (a leading member axis, e.g. seeds) at once (``learn2rl
+        sweep``)."""
+        return self.chunks.run(self._local_updates, states, num_updates, members=True)
 
     # --- evaluation --------------------------------------------------------------------------
     def evaluate(self, thetas: jax.Array, encodings: CourseParams) -> np.ndarray:
