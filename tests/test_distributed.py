@@ -207,3 +207,11 @@ def test_a_failed_collective_reads_as_a_lost_process(monkeypatch):
     )
     assert distributed.lost_peer(JaxRuntimeError("RESOURCE_EXHAUSTED: out of memory")) is None
     assert distributed.lost_peer(ValueError(text)) is None
+
+
+def test_only_train_and_sweep_run_over_several_processes(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(distributed, "_joined", distributed.Cluster("h:1", 2, 0))
+    assert main(["demo", "--quick", "--out", str(tmp_path / "demo")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: only `learn2rl train` and `learn2rl sweep` run over several")
+    assert not (tmp_path / "demo").exists()

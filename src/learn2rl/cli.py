@@ -424,6 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         command = typer.main.get_command(app)
         _explain_config(command, argv)
+        if distributed.is_multiprocess() and argv and argv[0] not in ("train", "sweep"):
+            raise Learn2RLError(
+                f"only `learn2rl train` and `learn2rl sweep` run over several processes, not "
+                f"{argv[0]!r} (unset {distributed.ENV_COORDINATOR} and the other LEARN2RL_* "
+                "process variables)"
+            )
         code = command.main(args=argv, prog_name="learn2rl", standalone_mode=False)
     except Learn2RLError as err:
         print(f"error: {err}", file=sys.stderr)
