@@ -215,3 +215,57 @@ def test_only_train_and_sweep_run_over_several_processes(monkeypatch, tmp_path, 
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: only `learn2rl train` and `learn2rl sweep` run over several")
     assert not (tmp_path / "demo").exists()
+
+
+FROZEN = """
+import sys, time
+import learn2rl
+from learn2rl import distributed
+distributed.join(distributed.Cluster(sys.argv[1], 2, int(sys.argv[2])), peer_timeout=3)
+print("joined", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.long
+def test_a_frozen_process_is_noticed_by_the_watchdog_within_the_peer_timeout(tmp_path):
+    """A process that stops without closing its sockets (SIGSTOP: a hung host) fails no
+    collective; the peers' watchdog notices its silence."""
+    import signal
+
+    address = f"127.0.0.1:{_free_port()}"
+    procs, logs = [], []
+    for pid in range(2):
+        env = {
+            **os.environ,
+            "LEARN2RL_CPU_DEVICES": "1",
+            "LEARN2RL_COORDINATOR": address,
+            "LEARN2RL_NUM_PROCESSES": "2",
+            "LEARN2RL_PROCESS_ID": str(pid),
+        }
+        log = tmp_path / f"frozen{pid}.log"
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", FROZEN, address, str(pid)],
+                env=env,
+                stdout=log.open("w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        logs.append(log)
+    try:
+        deadline = time.monotonic() + 120
+        while "joined" not in logs[1].read_text():
+            assert time.monotonic() < deadline and procs[1].poll() is None, logs[1].read_text()
+            time.sleep(0.2)
+        time.sleep(2)  # its watchdog has reported at least once
+        procs[1].send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+        procs[0].wait(timeout=60)
+        assert time.monotonic() - stopped < 3 + 10
+        assert procs[0].returncode == distributed.LOST_PEER_STATUS
+        text = logs[0].read_text()
+        assert "error: process 0 of 2 stops: process 1 stopped responding for 3 s" in text
+    finally:
+        for proc in procs:
+            proc.kill()
