@@ -32,34 +32,25 @@ import tempfile
 import time
 from pathlib import Path
 
+# One process of a measurement: benchmarks/learners.py's measure() on the demo's RL^2 config.
 CHILD = r"""
-import json, os, sys, time
-import numpy as np
-import jax
-import learn2rl
-from learn2rl import distributed, learners
+import dataclasses, importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("benchmark_learners", sys.argv[4])
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+from learn2rl import distributed
 from learn2rl.experiments.demo import DEMO_CONFIG
 
 updates, repeats, tasks = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-config = DEMO_CONFIG.replace(updates_per_chunk=updates, num_tasks=tasks)
-_, cls = learners.get("rl2")
-learner = cls(config)
-state = learner.place(learner.init())
-tic = time.perf_counter()
-state, _ = learner.train_chunk(state, updates)
-jax.block_until_ready(state)
-compile_s = time.perf_counter() - tic
-times = []
-for _ in range(repeats):
-    tic = time.perf_counter()
-    state, _ = learner.train_chunk(state, updates)
-    jax.block_until_ready(state)
-    times.append(time.perf_counter() - tic)
+config = DEMO_CONFIG.replace(
+    updates_per_chunk=updates, num_tasks=tasks, num_updates=(repeats + 1) * updates
+)
+settings = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+row = bench.measure("rl2", settings, repeats)
 if distributed.is_primary():
-    print(json.dumps({"compile_s": compile_s, "times": times,
-                      "steps": updates * learner.steps_per_update,
-                      "devices": len(learner.devices)}))
+    print(json.dumps(row))
 """
+LEARNERS_SCRIPT = Path(__file__).resolve().parent / "learners.py"
 
 
 def _free_port() -> int:
@@ -94,6 +85,7 @@ def measure_processes(
             )
         mine = cores[pid * devices_per_process : (pid + 1) * devices_per_process] if cores else []
         command = [sys.executable, "-c", CHILD, str(updates), str(repeats), str(tasks)]
+        command.append(str(LEARNERS_SCRIPT))
         procs.append(
             subprocess.Popen(
                 _pinned(command, mine),
@@ -107,12 +99,11 @@ def measure_processes(
     if any(p.returncode for p in procs):
         raise SystemExit(f"a process failed: {[p.returncode for p in procs]}")
     found = json.loads(outputs[0].strip().splitlines()[-1])
-    median = statistics.median(found["times"])
     return {
         "processes": processes,
         "devices_per_process": devices_per_process,
-        "env_steps_per_s": found["steps"] / median,
-        "chunk_s_median": median,
+        "env_steps_per_s": found["env_steps_per_s"],
+        "chunk_s_median": found["chunk_s"],
         "compile_s": found["compile_s"],
         "repeats": repeats,
     }
