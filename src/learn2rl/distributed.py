@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 import threading
 import time
@@ -227,12 +228,15 @@ def is_multiprocess() -> bool:
 def lost_peer(err: BaseException) -> str | None:
     """The one-line message for an error that says another process went away, else None."""
     text = str(err)
-    collective = ("Gloo" in text or "NCCL" in text) and type(err).__name__.endswith("RuntimeError")
+    # JaxRuntimeError from a computation; a ValueError when the failed collective was JAX's own
+    # cross-process check inside device_put. Either way the text names the collective library.
+    collective = ("Gloo" in text or "NCCL" in text) and "failed" in text
     if not collective:
         return None
     # "UNKNOWN: Gloo all-reduce failed: [.../pair.cc:538] Read error [127.0.0.1]:17296:
     # Connection reset by peer": keep what failed and the system's reason.
     reason = text.rsplit(": ", 1)[-1].strip() if ": " in text else text
+    reason = re.sub(r"\[[^\]]*\.cc:\d+\]\s*", "", reason)  # the C++ source position
     return _stopping_line(f"another process left the run ({reason.splitlines()[0][:120]})")
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -77,6 +76,7 @@ class ShardedChunks:
         self.mesh = Mesh(np.array(self.devices), (axis,))
         self._cache = {} if cache is None else cache
         self._cache_key = (cache_key, tuple(self.devices))
+        self._indices = None
 
     def place(self, state: Any) -> Any:
         """Replicate a state over the devices, as a chunk returns it, so that a fresh or restored
@@ -110,11 +110,14 @@ class ShardedChunks:
                 check_vma=False,
             )
             self._cache[key] = jax.jit(fn)
-        indices = jax.device_put(
-            jnp.arange(self.batch, dtype=jnp.int32),
-            NamedSharding(self.mesh, PartitionSpec(self.axis)),
-        )
-        return self._cache[key](state, indices)
+        if self._indices is None:
+            # Placed once: over several processes every device_put of host data is also a
+            # cross-process equality check (an all-gather).
+            self._indices = jax.device_put(
+                np.arange(self.batch, dtype=np.int32),
+                NamedSharding(self.mesh, PartitionSpec(self.axis)),
+            )
+        return self._cache[key](state, self._indices)
 
 
 # --- configs from the command line and from files -------------------------------------------
