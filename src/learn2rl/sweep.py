@@ -195,16 +195,7 @@ def run(
 
 def _train_side_by_side(name, config, seeds, where, num_test_tasks, resume, progress, console):
     learner = Members(runner.build(name, config), seeds)
-    done = _done(where, config)
-    if done is None:
-        again = resume and checkpoint.exists(where / runner.CHECKPOINT_DIR)
-        _, state = runner.train(
-            name, config, where, resume=again, progress=progress, console=console, learner=learner
-        )
-    else:
-        state = done(learner)
-    rows = read_metrics(where / "metrics.jsonl")
-    seconds = checkpoint.load_meta(where / runner.CHECKPOINT_DIR)["train_seconds"]
+    state, rows, seconds = _trained(name, config, where, learner, resume, progress, console)
     runs = []
     for i, seed in enumerate(seeds):
         column = f"{learner.progress_metric}/seed{seed}"
@@ -221,17 +212,8 @@ def _train_side_by_side(name, config, seeds, where, num_test_tasks, resume, prog
 
 
 def _train_one(name, config, where, num_test_tasks, resume, progress, console):
-    done = _done(where, config)
-    if done is None:
-        again = resume and checkpoint.exists(where / runner.CHECKPOINT_DIR)
-        learner, state = runner.train(
-            name, config, where, resume=again, progress=progress, console=console
-        )
-    else:
-        learner = runner.build(name, config)
-        state = done(learner)
-    rows = read_metrics(where / "metrics.jsonl")
-    seconds = checkpoint.load_meta(where / runner.CHECKPOINT_DIR)["train_seconds"]
+    learner = runner.build(name, config)
+    state, rows, seconds = _trained(name, config, where, learner, resume, progress, console)
     return {
         "seed": config.seed,
         "final_metric": _final(rows, learner.progress_metric),
@@ -240,16 +222,26 @@ def _train_one(name, config, where, num_test_tasks, resume, progress, console):
     }
 
 
-def _done(where: Path, config: Any):
-    """For a run directory whose run is complete with this config: a function restoring its
-    final state into a learner; else None."""
+def _trained(name, config, where: Path, learner, resume, progress, console):
+    """Train ``learner`` into ``where``, or restore its final state when the run there is
+    already complete with this config; returns ``(state, metrics rows, training seconds)``."""
     directory = where / runner.CHECKPOINT_DIR
-    if not checkpoint.exists(directory):
-        return None
-    meta = checkpoint.load_meta(directory)
-    if meta.get("config") != config.to_dict() or meta.get("update") != config.num_updates:
-        return None
-    return lambda learner: learner.place(checkpoint.load_state(directory, learner.init()))
+    found = checkpoint.exists(directory)
+    meta = checkpoint.load_meta(directory) if found else {}
+    if meta.get("config") == config.to_dict() and meta.get("update") == config.num_updates:
+        state = learner.place(checkpoint.load_state(directory, learner.init()))
+    else:
+        _, state = runner.train(
+            name,
+            config,
+            where,
+            resume=resume and found,
+            progress=progress,
+            console=console,
+            learner=learner,
+        )
+    seconds = checkpoint.load_meta(directory)["train_seconds"]
+    return state, read_metrics(where / "metrics.jsonl"), seconds
 
 
 def _final(rows: list[dict], column: str) -> float:
