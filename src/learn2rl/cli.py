@@ -76,6 +76,14 @@ def _join(coordinator, num_processes, process_id, peer_timeout) -> bool:
     return distributed.is_primary()
 
 
+def _check_task(config) -> None:
+    """An unknown task id fails here, before any compilation (hochreiter2001 has no task)."""
+    from learn2rl import tasks
+
+    if hasattr(config, "task"):
+        tasks.make(config.task)
+
+
 def _version(value: bool):
     if value:
         from learn2rl.version import __version__
@@ -160,15 +168,14 @@ def train(
     process 0), --num-processes N and --process-id I; --out must be a shared directory.
     """
     primary = _join(coordinator, num_processes, process_id, peer_timeout)
-    from learn2rl import learners, runner, tasks
+    from learn2rl import learners, runner
     from learn2rl.learners.base import build_config
     from learn2rl.logging import read_metrics
     from learn2rl.plots import plot_training
 
     config_cls, _ = learners.get(learner)
     config = build_config(config_cls, None, config, set_, task=task, num_updates=updates, seed=seed)
-    if hasattr(config, "task"):  # hochreiter2001 fits functions, not a task family
-        tasks.make(config.task)  # an unknown task id fails here, before any compilation
+    _check_task(config)
     console = _console()
     if keep <= 0:
         raise Learn2RLError(f"--keep must be positive, got {keep}")
@@ -359,7 +366,7 @@ def sweep(
     setting.
     """
     _join(coordinator, num_processes, process_id, peer_timeout)
-    from learn2rl import learners, tasks
+    from learn2rl import learners
     from learn2rl import sweep as sweeps
     from learn2rl.learners.base import build_config
 
@@ -373,8 +380,7 @@ def sweep(
         base = DEMO_CONFIG
     settings = sweeps.parse_grid(config_cls, list(set_ or []))
     base = build_config(config_cls, base, config, None, task=task, num_updates=updates, seed=seed)
-    if hasattr(base, "task"):
-        tasks.make(base.task)  # an unknown task id fails here, before any compilation
+    _check_task(base)
     sweeps.run(
         learner,
         base,
