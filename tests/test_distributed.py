@@ -16,6 +16,7 @@ import pytest
 from learn2rl import distributed
 from learn2rl.cli import main
 from learn2rl.errors import Learn2RLError
+from learn2rl.logging import read_metrics
 
 # The tiny RL^2 run of the multi-process checks: 4 tasks (2 per process), 4 chunks of 2 updates.
 TRAIN = [
@@ -92,7 +93,9 @@ def _launch(args, env, log: Path):
     )
 
 
-def _processes(tmp_path: Path, out: Path, extra=(), num: int = 2, port: int | None = None):
+def _processes(
+    tmp_path: Path, out: Path, extra=(), num: int = 2, port: int | None = None, train=TRAIN
+):
     """Start ``num`` processes of one run (each with one CPU device and its own compilation
     cache); returns the Popen objects and their log files."""
     port = port or _free_port()
@@ -108,7 +111,7 @@ def _processes(tmp_path: Path, out: Path, extra=(), num: int = 2, port: int | No
             "LEARN2RL_PROCESS_ID": str(pid),
         }
         log = tmp_path / f"process{pid}-{len(list(tmp_path.glob('process*')))}.log"
-        procs.append(_launch([*TRAIN, "--out", str(out), *extra], env, log))
+        procs.append(_launch([*train, "--out", str(out), *extra], env, log))
         logs.append(log)
     return procs, logs
 
@@ -159,6 +162,72 @@ def test_two_processes_give_the_parameters_of_one_process_with_two_devices(
     # Process 0 writes and reports; process 1 only trains.
     assert "trained 8 updates" in texts[0] and "trained" not in texts[1]
     assert (out / "training.png").is_file()
+
+
+# MetaGenRL's population split over the processes: 4 agents on 2 environments, one agent of each
+# per process; the agents' states (replay buffers included) live on their own process only.
+TRAIN_METAGENRL = [
+    "train", "--learner", "metagenrl", "--no-progress",
+    "--set", "envs=Pendulum-v1,control/point-goal", "--set", "num_agents=4",
+    "--set", "hidden_sizes=8", "--set", "batch_size=4", "--set", "sequence_length=4",
+    "--set", "steps_per_update=20", "--set", "random_steps=10", "--set", "update_after=10",
+    "--set", "buffer_size=200", "--set", "objective_units=4", "--set", "objective_lstm_units=4",
+    "--set", "eval_episodes=1", "--set", "updates_per_chunk=2",
+]  # fmt: skip
+
+
+@pytest.mark.long
+def test_a_population_split_over_two_processes_saves_restores_and_matches_one_process(tmp_path):
+    reference = tmp_path / "reference"
+    done = subprocess.run(
+        [sys.executable, "-m", "learn2rl", *TRAIN_METAGENRL, "--updates", "4"]
+        + ["--out", str(reference)],
+        env={**os.environ, "LEARN2RL_CPU_DEVICES": "2"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "run"
+    train = [*TRAIN_METAGENRL, "--updates", "4"]
+    codes, texts = _wait_all(*_processes(tmp_path, out, train=train), timeout=300)
+    assert codes == [0, 0], texts
+    # The checkpoint holds the whole population, gathered from both processes; the same mesh of
+    # two devices ran the same program in either layout.
+    assert _sha(out) == _sha(reference)
+    assert [row["update"] for row in read_metrics(out / "metrics.jsonl")] == [1, 2, 3, 4]
+    # Every process restores the population and takes its own agents back.
+    codes, texts = _wait_all(*_processes(tmp_path, out, ["--resume"], train=train), timeout=300)
+    assert codes == [0, 0], texts
+    assert _sha(out) == _sha(reference)
+
+
+# A sweep of a one-agent learner: its 2 seeds split over the processes, one per process.
+SWEEP_DQN = [
+    "sweep", "--learner", "dqn", "--no-progress", "--seeds", "2", "--num-test-tasks", "0",
+    "--set", "env=Catch-bsuite", "--set", "hidden_sizes=8", "--set", "replay_size=64",
+    "--set", "learning_starts=8", "--set", "batch_size=4", "--set", "updates_per_chunk=2",
+    "--updates", "4",
+]  # fmt: skip
+
+
+@pytest.mark.long
+def test_a_sweep_splits_its_seeds_over_two_processes_as_over_two_devices(tmp_path):
+    reference = tmp_path / "reference"
+    done = subprocess.run(
+        [sys.executable, "-m", "learn2rl", *SWEEP_DQN, "--out", str(reference)],
+        env={**os.environ, "LEARN2RL_CPU_DEVICES": "2"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "sweep"
+    codes, texts = _wait_all(*_processes(tmp_path, out, train=SWEEP_DQN), timeout=300)
+    assert codes == [0, 0], texts
+    assert _sha(out / "setting-0") == _sha(reference / "setting-0")
+    assert (out / "report.md").is_file() and "sweep of dqn" in texts[0]
+    assert "sweep of dqn" not in texts[1]
 
 
 @pytest.mark.long

@@ -537,3 +537,28 @@ def test_policy_resets_are_staggered_over_the_population_and_keep_the_critics():
                     assert trees_equal(pick(new.policy), pick(new.target_policy))
                     fresh.setdefault(steps, []).append(agent)
     assert fresh == {12: [2], 14: [1], 16: [0], 18: [2], 20: [1], 22: [0]}
+
+
+@pytest.mark.long
+def test_the_population_split_over_two_devices_gives_the_one_device_numbers():
+    if len(jax.devices()) < 2:
+        pytest.skip("needs two devices (one per CPU core)")
+    config = Config(**{**TINY_METAGENRL, "envs": ("Pendulum-v1", "control/point-goal"),
+                       "num_agents": 4})  # fmt: skip
+    one = MetaGenRL(config, devices=jax.devices()[:1])
+    two = MetaGenRL(config, devices=jax.devices()[:2])
+    assert len(two.devices) == 2  # one agent of each environment per device
+    (a, metrics_a), (b, metrics_b) = one.train_chunk(one.init(), 2), two.train_chunk(two.init(), 2)
+    # Each agent is computed as on one device (in a vmap of one agent instead of two); the
+    # population means (meta-gradient, metrics) add their terms in another order. Adam's first
+    # steps, about the sign of each gradient entry, amplify that rounding to about 1e-5.
+    a, b = jax.device_get(a), jax.device_get(b)
+    assert relative_distance(a.objective, b.objective) < 1e-4
+    assert relative_distance(a.groups, b.groups) < 1e-4
+    for name in metrics_a:
+        # The value gain of the second update is chaotic in alpha at this tiny scale (its
+        # summed inner step is large): a 1e-6 relative change of alpha moves it by half.
+        got, want = (metrics_a[name], metrics_b[name])
+        if name == "value_gain":
+            got, want = got[:1], want[:1]
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from learn2rl import distributed
 from learn2rl.errors import Learn2RLError
 
 FORMAT_VERSION = 3
@@ -165,7 +166,6 @@ def load_meta(directory: str | Path) -> dict[str, Any]:
 def load_state(directory: str | Path, template: Any) -> Any:
     """Restore the newest checkpoint's state, shaped like ``template`` (a fresh state of the same
     model), as host arrays; raises ``Learn2RLError`` on any mismatch or corruption."""
-    import jax
 
     directory = Path(directory)
     steps = _step_dirs(directory)
@@ -174,7 +174,7 @@ def load_state(directory: str | Path, template: Any) -> Any:
     update = max(steps)
     meta = _step_meta(directory, update, steps[update])
     where = f"checkpoint {directory} (update {update})"
-    template = jax.device_get(template)
+    template = distributed.to_host(template)
     _check_layout(template, meta.get("state_layout"), where)
     with _quiet_orbax():
         restored = _restore_arrays(directory, update, template, where)
@@ -403,7 +403,7 @@ def _legacy_load_state(directory: Path, template: Any) -> Any:
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != meta.get("state_sha256"):
         raise Learn2RLError(f"corrupt checkpoint {directory}: {name} does not match its checksum")
-    template = jax.device_get(template)
+    template = distributed.to_host(template)
     try:
         # flax.serialization reads msgpack (plain data, no code) into the template's structure.
         restored = serialization.from_bytes(template, data)

@@ -30,6 +30,9 @@ import re
 import sys
 import threading
 import time
+from typing import Any
+
+import numpy as np
 
 from learn2rl.errors import Learn2RLError
 
@@ -264,6 +267,23 @@ def process_count() -> int:
 def is_primary() -> bool:
     """True in the process that writes checkpoints, logs and reports (process 0)."""
     return process_index() == 0
+
+
+def to_host(tree: Any) -> Any:
+    """``jax.device_get(tree)``, also for arrays sharded over several processes (a population
+    split over hosts): those are gathered whole into every process
+    (``multihost_utils.process_allgather``). A collective when any array spans processes: every
+    process must call it at the same point."""
+    import jax
+
+    def whole(leaf):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            from jax.experimental import multihost_utils
+
+            return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+        return jax.device_get(leaf)
+
+    return jax.tree.map(whole, tree)
 
 
 def barrier(name: str) -> None:

@@ -167,9 +167,12 @@ def train(
             config.num_updates, start, steps_per_update, shown, progress and primary, console
         )
         cleanup.callback(bar.close)
-        if primary and not resume:
-            meta = checkpoint_meta(learner_name, config, start, train_seconds, provenance)
-            checkpoints.save(state, meta)
+        if not resume:
+            # Gathered by every process (a population may be split over them); process 0 saves.
+            host_state = distributed.to_host(state)
+            if primary:
+                meta = checkpoint_meta(learner_name, config, start, train_seconds, provenance)
+                checkpoints.save(host_state, meta)
         end = config.num_updates if stop_at is None else min(stop_at, config.num_updates)
         while int(state.update) < end:
             first = int(state.update)
@@ -180,9 +183,9 @@ def train(
             )
             tic = time.perf_counter()
             state, metrics = learner.train_chunk(state, size)
-            metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+            metrics = {k: np.asarray(v) for k, v in distributed.to_host(metrics).items()}
             seconds = time.perf_counter() - tic
-            host_state = jax.device_get(state)
+            host_state = distributed.to_host(state)
             problem = non_finite(first, metrics, host_state)
             if problem is not None:
                 # `first` is the newest checkpoint: every chunk end and the start are saved.

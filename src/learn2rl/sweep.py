@@ -103,17 +103,23 @@ class Members:
     def __init__(self, learner: Any, seeds: list[int]):
         self.learner, self.seeds = learner, list(seeds)
         self.config = learner.config
-        self.devices = learner.devices
+        # Learners of one agent split the seeds over the devices (``SeedsOverDevices``); the
+        # others keep their own layout and step every seed on each of their devices.
+        chunks = getattr(learner, "member_chunks", None)
+        self.devices = chunks(len(self.seeds)).devices if chunks else learner.devices
         self.steps_per_update = learner.steps_per_update * len(self.seeds)
         self.progress_metric = learner.progress_metric
 
     def init(self, seed: int | None = None) -> MembersState:
-        states = jax.device_get([self.learner.init(s) for s in self.seeds])
+        states = distributed.to_host([self.learner.init(s) for s in self.seeds])
         stacked = jax.tree.map(lambda *leaves: np.stack(leaves), *states)
         return self.place(MembersState(stacked, jnp.int32(0)))
 
     def place(self, state: MembersState) -> MembersState:
-        return self.learner.place(state)
+        place = getattr(self.learner, "place_members", None)
+        if place is None:
+            return self.learner.place(state)
+        return MembersState(place(state.members), jnp.asarray(state.update))
 
     def train_chunk(self, state: MembersState, num_updates: int):
         members, metrics = self.learner.train_members(state.members, num_updates)
@@ -124,7 +130,7 @@ class Members:
 
     def member(self, state: MembersState, i: int) -> Any:
         """Seed ``i``'s own train state."""
-        return jax.tree.map(lambda leaf: leaf[i], jax.device_get(state.members))
+        return jax.tree.map(lambda leaf: leaf[i], distributed.to_host(state.members))
 
 
 def run(

@@ -162,9 +162,11 @@ class Learner(Protocol):
 
     Optional: ``train_members(states, n) -> (states, metrics)``, ``train_chunk`` for a stack of
     train states (a leading member axis, e.g. ``init`` of several seeds), all trained in one
-    compiled call; metrics come back with the member axis first. ``learn2rl sweep`` trains the
-    seeds of a setting this way when a learner has it (those whose chunks go through
-    ``learners.base.ShardedChunks``), and one after another otherwise.
+    compiled call; metrics come back with the member axis first; with it, ``place_members``
+    when the stack is laid out otherwise than ``place`` lays out one state (one-agent learners
+    split the seeds over the devices: ``learners.base.SeedsOverDevices``). ``learn2rl sweep``
+    trains the seeds of a setting this way when a learner has it (every registered one), and
+    one after another otherwise.
 
     Learners of a task family also have ``family`` and ``episodes_per_trial`` (the episodes of
     one trial, what ``learn2rl evaluate`` runs). ``isinstance(x, Learner)`` checks only that the

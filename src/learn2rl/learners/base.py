@@ -46,6 +46,12 @@ class ShardedChunks:
     update function ``pmean``-s them over ``axis``). Compiled chunks are cached per chunk length,
     in ``cache`` under ``cache_key`` when given (learners that rebuild themselves for the same
     config can then share them). One instance serves one update function.
+
+    ``state_spec(state)``, when given, says instead how the state is laid out: a pytree of
+    ``PartitionSpec`` with the state's structure, ``PartitionSpec(axis)`` on the leaves whose
+    leading axis is split over the devices (MetaGenRL's agents, the seeds of a sweep); the update
+    function then sees its device's part of those leaves. ``metrics_spec`` likewise for the
+    metrics (default replicated).
     """
 
     def __init__(
@@ -57,6 +63,8 @@ class ShardedChunks:
         what: str = "num_tasks",
         cache: dict | None = None,
         cache_key: Hashable = None,
+        state_spec: Callable[[Any], Any] | None = None,
+        metrics_spec: PartitionSpec | None = None,
     ):
         available = list(devices) if devices is not None else jax.devices()
         count = usable_device_count(batch, len(available), per_device_multiple)
@@ -77,11 +85,36 @@ class ShardedChunks:
         self._cache = {} if cache is None else cache
         self._cache_key = (cache_key, tuple(self.devices))
         self._indices = None
+        self._state_spec = state_spec
+        self._metrics_spec = PartitionSpec() if metrics_spec is None else metrics_spec
 
-    def place(self, state: Any) -> Any:
-        """Replicate a state over the devices, as a chunk returns it, so that a fresh or restored
-        state and a trained one hit the same compiled chunk."""
-        return jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
+    def specs(self, state: Any, members: bool = False) -> Any:
+        """The state's layout (``state_spec``, or replicated), with an unsplit leading member
+        axis first when ``members``."""
+        if self._state_spec is None:
+            return PartitionSpec()
+        specs = self._state_spec(state)
+        if members:
+            specs = jax.tree.map(
+                lambda spec: PartitionSpec(None, *spec),
+                specs,
+                is_leaf=lambda x: isinstance(x, PartitionSpec),
+            )
+        return specs
+
+    def place(self, state: Any, members: bool = False) -> Any:
+        """Lay a state out over the devices as a chunk returns it (replicated, or as
+        ``state_spec`` says), so that a fresh or restored state and a trained one hit the same
+        compiled chunk."""
+        specs = self.specs(state, members)
+        if isinstance(specs, PartitionSpec):
+            return jax.device_put(state, NamedSharding(self.mesh, specs))
+        shardings = jax.tree.map(
+            lambda spec: NamedSharding(self.mesh, spec),
+            specs,
+            is_leaf=lambda x: isinstance(x, PartitionSpec),
+        )
+        return jax.device_put(state, shardings)
 
     def run(
         self, updates: Callable, state: Any, num_updates: int, members: bool = False
@@ -100,13 +133,14 @@ class ShardedChunks:
 
             if members:
                 local_updates = jax.vmap(local_updates, in_axes=(0, None))
+            specs = self.specs(state, members)
             # check_vma=False: recurrent scans start from replicated carries that become
             # per-device; the program is SPMD and correct, the flag only skips the type check.
             fn = jax.shard_map(
                 local_updates,
                 mesh=self.mesh,
-                in_specs=(PartitionSpec(), PartitionSpec(self.axis)),
-                out_specs=(PartitionSpec(), PartitionSpec()),
+                in_specs=(specs, PartitionSpec(self.axis)),
+                out_specs=(specs, self._metrics_spec),
                 check_vma=False,
             )
             self._cache[key] = jax.jit(fn)
@@ -329,6 +363,40 @@ class ConfigMixin:
                 f"known: {', '.join(sorted(known))}"
             )
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+class SeedsOverDevices:
+    """Sweeps' ``train_members`` for the learners that train one agent on one device (their
+    ``train_chunk`` is a ``scanned_chunk`` of ``self._update``): the stacked seeds are the mesh
+    axis ``members``, split over every device of every process by the device rule, and each
+    device steps its own seeds by ``jax.vmap``. States and metrics stay split (metrics with the
+    member axis first); ``distributed.to_host`` gathers them."""
+
+    def member_chunks(self, count: int) -> ShardedChunks:
+        """The mesh and compiled chunks for a stack of ``count`` seeds."""
+        cache = self.__dict__.setdefault("_member_chunks", {})
+        if count not in cache:
+            cache[count] = ShardedChunks(
+                count,
+                "members",
+                what="seeds",
+                state_spec=lambda state: jax.tree.map(lambda _: PartitionSpec("members"), state),
+                metrics_spec=PartitionSpec("members"),
+            )
+        return cache[count]
+
+    def place_members(self, states: Any) -> Any:
+        return self.member_chunks(_leading(states)).place(states)
+
+    def train_members(self, states: Any, num_updates: int) -> tuple[Any, Any]:
+        def updates(local, _indices, num_updates):
+            return jax.vmap(lambda s: jax.lax.scan(self._update, s, None, num_updates))(local)
+
+        return self.member_chunks(_leading(states)).run(updates, states, num_updates)
+
+
+def _leading(states: Any) -> int:
+    return jax.tree.leaves(states)[0].shape[0]
 
 
 def scanned_chunk(cache: dict, update: Callable, state: Any, num_updates: int):

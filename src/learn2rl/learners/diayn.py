@@ -44,6 +44,7 @@ from flax import struct
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners.base import (
     ConfigMixin,
+    SeedsOverDevices,
     check_layer_sizes,
     check_non_negative,
     check_positive,
@@ -187,7 +188,7 @@ class TrainState:
     key: jax.Array
 
 
-class DIAYN:
+class DIAYN(SeedsOverDevices):
     """DIAYN on a continuous-control task family (built from ``config.task`` unless given)."""
 
     progress_metric = "trial_return"
@@ -218,7 +219,7 @@ class DIAYN:
             optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate)
         )
         self.disc_optimizer = optax.adam(config.discriminator_learning_rate)
-        self.devices = list(devices or jax.devices())[:1]
+        self.devices = list(devices or jax.local_devices())[:1]
         self._chunks: dict[int, Callable] = {}
 
     @property

@@ -48,6 +48,7 @@ from flax import struct
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners.base import (
     ConfigMixin,
+    SeedsOverDevices,
     check_choice,
     check_layer_sizes,
     check_non_negative,
@@ -481,7 +482,7 @@ class TrainState:
         return {"network": self.network, "eta_logits": self.eta_logits}
 
 
-class MetaGradient:
+class MetaGradient(SeedsOverDevices):
     """A meta-gradient actor-critic on one discrete-action gymnax environment."""
 
     progress_metric = "episode_return"
@@ -491,7 +492,7 @@ class MetaGradient:
         options = {} if config.chain_arm is None else {"mapping_seed": config.chain_arm}
         self.env = DiscreteEnv(config.env, **options)
         self.core = MetaGradientCore(config, self.env.observation_size, self.env.num_actions)
-        self.devices = list(devices or jax.devices())[:1]
+        self.devices = list(devices or jax.local_devices())[:1]
         self._chunks: dict[int, Callable] = {}
 
     @property

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from learn2rl.learners.base import ConfigMixin, check_positive_ints, scanned_chunk
+from learn2rl.learners.base import ConfigMixin, SeedsOverDevices, check_positive_ints, scanned_chunk
 from learn2rl.learners.episodic import common
 from learn2rl.ops import dnd
 from learn2rl.ops.returns import discounted_returns
@@ -98,7 +98,7 @@ class TrainState:
         return {"projection": self.projection, "memories": self.memories}
 
 
-class MFEC:
+class MFEC(SeedsOverDevices):
     """Model-free episodic control on one discrete-action gymnax environment."""
 
     progress_metric = "episode_return"
@@ -107,7 +107,7 @@ class MFEC:
         self.config = config
         self.env = common.DiscreteEnv(config.env)
         self.num_actions = self.env.num_actions
-        self.devices = list(devices or jax.devices())[:1]
+        self.devices = list(devices or jax.local_devices())[:1]
         self._chunks: dict[int, Callable] = {}
 
     @property

@@ -39,6 +39,7 @@ from flax import struct
 
 from learn2rl.learners.base import (
     ConfigMixin,
+    SeedsOverDevices,
     check_choice,
     check_layer_sizes,
     check_non_negative,
@@ -174,7 +175,7 @@ class TrainState:
         return {"network": self.network, "memories": self.memories}
 
 
-class NEC:
+class NEC(SeedsOverDevices):
     """Neural episodic control on one discrete-action gymnax environment."""
 
     progress_metric = "episode_return"
@@ -185,7 +186,7 @@ class NEC:
         self.num_actions = self.env.num_actions
         self.torso = common.Torso(tuple(config.hidden_sizes), config.key_size)
         self.optimizer = make_optimizer(config.optimizer, config.learning_rate)
-        self.devices = list(devices or jax.devices())[:1]
+        self.devices = list(devices or jax.local_devices())[:1]
         self._chunks: dict[int, Callable] = {}
 
     @property

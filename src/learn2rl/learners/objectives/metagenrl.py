@@ -36,6 +36,7 @@ The meta-trained objective trains new agents with ``learners.offpolicy.td3`` and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -44,10 +45,12 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from jax.sharding import PartitionSpec
 
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners.base import (
     ConfigMixin,
+    ShardedChunks,
     check_choice,
     check_layer_sizes,
     check_non_negative,
@@ -55,7 +58,6 @@ from learn2rl.learners.base import (
     check_positive_ints,
     check_seed,
     check_unit_interval,
-    scanned_chunk,
 )
 from learn2rl.learners.objectives.losses import learned_loss
 from learn2rl.learners.offpolicy import replay
@@ -293,8 +295,40 @@ class MetaGenRL:
         ]
         self.net = config.objective_net()
         self.objective_tx = optax.adam(config.objective_learning_rate)
-        self.devices = list(devices or jax.devices())[:1]
-        self._chunks: dict[int, Any] = {}
+        # The population is the learner's batch: each device trains an equal share of every
+        # environment's agents (so the device count divides every group size).
+        self.chunks = ShardedChunks(
+            math.gcd(*self.group_sizes),
+            "agents",
+            devices,
+            what="the agents of each environment",
+            state_spec=self._state_spec,
+        )
+        self.devices = self.chunks.devices
+        self._sharded = False  # True while a sharded chunk is traced
+
+    def _state_spec(self, state: TrainState) -> TrainState:
+        """Agents split over the devices (leading axis of every group), the rest replicated."""
+        replicated = jax.tree.map(lambda _: PartitionSpec(), state)
+        return replicated.replace(
+            groups=jax.tree.map(lambda _: PartitionSpec("agents"), state.groups)
+        )
+
+    def _local(self, x: jax.Array) -> jax.Array:
+        """This device's share of a group-sized leading axis (all of it outside a sharded
+        chunk)."""
+        if not self._sharded:
+            return x
+        n = x.shape[0] // len(self.devices)
+        return jax.lax.dynamic_slice_in_dim(x, jax.lax.axis_index("agents") * n, n)
+
+    def _mean(self, values: list, count: int) -> Any:
+        """The mean over ``count`` agents of per-agent ``values`` (arrays or pytrees with a
+        leading agent axis, this device's agents, one entry per group)."""
+        total = jax.tree.map(lambda *v: jnp.concatenate(v).sum(axis=0), *values)
+        if self._sharded:
+            total = jax.lax.psum(total, "agents")
+        return jax.tree.map(lambda t: t / count, total)
 
     @property
     def steps_per_update(self) -> int:
@@ -316,7 +350,10 @@ class MetaGenRL:
         return self.place(state)
 
     def place(self, state: TrainState) -> TrainState:
-        return jax.device_put(state, self.devices[0])
+        return self.chunks.place(state)
+
+    def place_members(self, states: TrainState) -> TrainState:
+        return self.chunks.place(states, members=True)
 
     # --- the pieces of one step, for one agent --------------------------------------------------
     def policy_loss(self, core: AgentCore, alpha, agent: AgentState, policy, batch, mask, progress):
@@ -377,9 +414,10 @@ class MetaGenRL:
         groups, learn_keys = [], []
         for g, (core, size) in enumerate(zip(self.cores, self.group_sizes, strict=True)):
             k_collect, k_learn = jax.random.split(keys[g])
-            agents, _ = jax.vmap(core.collect)(state.groups[g], jax.random.split(k_collect, size))
+            k_agents = self._local(jax.random.split(k_collect, size))
+            agents, _ = jax.vmap(core.collect)(state.groups[g], k_agents)
             groups.append(agents)
-            learn_keys.append(jax.random.split(k_learn, size))
+            learn_keys.append(self._local(jax.random.split(k_learn, size)))
         if c.policy_reset_steps:
             groups = self._reset_policies(groups, state.steps, keys)
         state = state.replace(groups=tuple(groups), steps=state.steps + 1)
@@ -398,9 +436,10 @@ class MetaGenRL:
         period, out = c.policy_reset_steps, []
         for g, (core, agents) in enumerate(zip(self.cores, groups, strict=True)):
             ids = jnp.arange(g, c.num_agents, len(self.cores))  # this group's agent indices
+            k_reset = jax.random.split(jax.random.fold_in(keys[g], 1), len(ids))
+            ids, k_reset = self._local(ids), self._local(k_reset)
             since = steps - c.update_after + ids * period // c.num_agents
             due = (since > 0) & (since % period == 0)
-            k_reset = jax.random.split(jax.random.fold_in(keys[g], 1), len(ids))
 
             def reset(agents, core=core, due=due, k_reset=k_reset):
                 fresh = jax.vmap(core.reset_policy)(agents, k_reset)
@@ -462,7 +501,7 @@ class MetaGenRL:
             meta_grads.append(grads)
             gains.append(gain)
         # the population mean of the per-agent meta-gradients
-        mean_grad = jax.tree_util.tree_map(lambda *g: jnp.concatenate(g).mean(axis=0), *meta_grads)
+        mean_grad = self._mean(meta_grads, c.num_agents)
 
         def apply(state):
             updates, opt = self.objective_tx.update(mean_grad, state.objective_opt, alpha)
@@ -471,9 +510,9 @@ class MetaGenRL:
         state = state.replace(groups=tuple(groups))
         state = jax.lax.cond(do_meta, apply, lambda s: s, state)
         metrics = {
-            "critic_loss": jnp.concatenate(critic_losses).mean(),
-            "policy_loss": jnp.concatenate(policy_losses).mean(),
-            "value_gain": jnp.concatenate(gains).mean(),
+            "critic_loss": self._mean(critic_losses, c.num_agents),
+            "policy_loss": self._mean(policy_losses, c.num_agents),
+            "value_gain": self._mean(gains, c.num_agents),
         }
         return state, metrics
 
@@ -493,14 +532,27 @@ class MetaGenRL:
                     core.episode_return, in_axes=(None, 0)
                 )(policy, keys).mean()
             )(agents.policy)
-            out[f"eval_return/{self.envs[g].name}"] = per_agent.mean()
+            out[f"eval_return/{self.envs[g].name}"] = self._mean([per_agent], self.group_sizes[g])
             returns.append(per_agent)
-        out["eval_return"] = jnp.concatenate(returns).mean()
-        out["episodes"] = sum(agents.episodes.sum() for agents in state.groups)
+        out["eval_return"] = self._mean(returns, c.num_agents)
+        episodes = sum(agents.episodes.sum() for agents in state.groups)
+        out["episodes"] = jax.lax.psum(episodes, "agents") if self._sharded else episodes
         return state.replace(update=state.update + 1), out
 
+    def _updates(self, state: TrainState, _local_indices, num_updates: int):
+        self._sharded = True
+        try:
+            return jax.lax.scan(self._update, state, None, num_updates)
+        finally:
+            self._sharded = False
+
     def train_chunk(self, state: TrainState, num_updates: int):
-        return scanned_chunk(self._chunks, self._update, state, num_updates)
+        return self.chunks.run(self._updates, state, num_updates)
+
+    def train_members(self, states: TrainState, num_updates: int):
+        """Several train states (a leading member axis, e.g. seeds) at once, each split over
+        the devices as ``train_chunk`` splits one."""
+        return self.chunks.run(self._updates, states, num_updates, members=True)
 
     def agent(self, params, name: str = "metagenrl") -> LearnedObjectiveAgent:
         """The meta-trained objective, to train fresh agents with (``td3`` with

@@ -23,6 +23,7 @@ from flax import struct
 
 from learn2rl.learners.base import (
     ConfigMixin,
+    SeedsOverDevices,
     check_choice,
     check_layer_sizes,
     check_positive,
@@ -126,7 +127,7 @@ class TrainState:
         return {"network": self.network}
 
 
-class DQN:
+class DQN(SeedsOverDevices):
     """DQN on one discrete-action gymnax environment."""
 
     progress_metric = "episode_return"
@@ -137,7 +138,7 @@ class DQN:
         self.num_actions = self.env.num_actions
         self.net = QNetwork(tuple(config.hidden_sizes), config.key_size, self.num_actions)
         self.optimizer = make_optimizer(config.optimizer, config.learning_rate)
-        self.devices = list(devices or jax.devices())[:1]
+        self.devices = list(devices or jax.local_devices())[:1]
         self._chunks: dict[int, Callable] = {}
 
     @property

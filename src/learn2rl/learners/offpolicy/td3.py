@@ -33,6 +33,7 @@ from flax import struct
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners.base import (
     ConfigMixin,
+    SeedsOverDevices,
     check_choice,
     check_layer_sizes,
     check_non_negative,
@@ -186,7 +187,7 @@ class TrainState:
         return self.agent.policy
 
 
-class OffPolicy:
+class OffPolicy(SeedsOverDevices):
     """TD3 or DDPG (or a policy trained by a frozen objective) on one environment."""
 
     progress_metric = "eval_return"
@@ -195,7 +196,7 @@ class OffPolicy:
         self.config = config
         self.env = make_env(config.env)
         self.core = AgentCore(self.env, config.settings())
-        self.devices = list(devices or jax.devices())[:1]
+        self.devices = list(devices or jax.local_devices())[:1]
         self.policy_delay = config.policy_delay or (2 if config.twin else 1)
         self.update_after = (
             config.random_steps if config.update_after is None else config.update_after
