@@ -548,17 +548,13 @@ def test_the_population_split_over_two_devices_gives_the_one_device_numbers():
     one = MetaGenRL(config, devices=jax.devices()[:1])
     two = MetaGenRL(config, devices=jax.devices()[:2])
     assert len(two.devices) == 2  # one agent of each environment per device
-    (a, metrics_a), (b, metrics_b) = one.train_chunk(one.init(), 2), two.train_chunk(two.init(), 2)
+    (a, metrics_a), (b, metrics_b) = one.train_chunk(one.init(), 1), two.train_chunk(two.init(), 1)
     # Each agent is computed as on one device (in a vmap of one agent instead of two); the
-    # population means (meta-gradient, metrics) add their terms in another order. Adam's first
-    # steps, about the sign of each gradient entry, amplify that rounding to about 1e-5.
+    # population means (meta-gradient, metrics) add their terms in another order. One update:
+    # over more, Adam's steps on the objective's near-zero gradients amplify any rounding
+    # (a 1e-7 relative change of the initial objective is 2e-4 apart after two updates here).
     a, b = jax.device_get(a), jax.device_get(b)
-    assert relative_distance(a.objective, b.objective) < 1e-4
-    assert relative_distance(a.groups, b.groups) < 1e-4
+    assert relative_distance(a.objective, b.objective) < 1e-5
+    assert relative_distance(a.groups, b.groups) < 1e-5
     for name in metrics_a:
-        # The value gain of the second update is chaotic in alpha at this tiny scale (its
-        # summed inner step is large): a 1e-6 relative change of alpha moves it by half.
-        got, want = (metrics_a[name], metrics_b[name])
-        if name == "value_gain":
-            got, want = got[:1], want[:1]
-        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+        np.testing.assert_allclose(metrics_a[name], metrics_b[name], rtol=1e-4, atol=1e-6)

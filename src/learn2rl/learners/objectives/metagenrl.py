@@ -322,13 +322,15 @@ class MetaGenRL:
         n = x.shape[0] // len(self.devices)
         return jax.lax.dynamic_slice_in_dim(x, jax.lax.axis_index("agents") * n, n)
 
-    def _mean(self, values: list, count: int) -> Any:
-        """The mean over ``count`` agents of per-agent ``values`` (arrays or pytrees with a
-        leading agent axis, this device's agents, one entry per group)."""
-        total = jax.tree.map(lambda *v: jnp.concatenate(v).sum(axis=0), *values)
-        if self._sharded:
-            total = jax.lax.psum(total, "agents")
-        return jax.tree.map(lambda t: t / count, total)
+    def _total(self, tree: Any) -> Any:
+        """Sums over the devices of a sharded chunk (unchanged outside one)."""
+        return jax.lax.psum(tree, "agents") if self._sharded else tree
+
+    @staticmethod
+    def _sum(values: list) -> Any:
+        """This device's sum of per-agent ``values`` (arrays or pytrees with a leading agent
+        axis, one entry per group)."""
+        return jax.tree.map(lambda *v: jnp.concatenate(v).sum(axis=0), *values)
 
     @property
     def steps_per_update(self) -> int:
@@ -500,19 +502,21 @@ class MetaGenRL:
             policy_losses.append(policy_loss)
             meta_grads.append(grads)
             gains.append(gain)
-        # the population mean of the per-agent meta-gradients
-        mean_grad = self._mean(meta_grads, c.num_agents)
 
         def apply(state):
+            # the population mean of the per-agent meta-gradients: the one exchange between
+            # devices in a step, and only in steps that update the objective
+            mean_grad = jax.tree.map(lambda g: g / c.num_agents, self._total(self._sum(meta_grads)))
             updates, opt = self.objective_tx.update(mean_grad, state.objective_opt, alpha)
             return state.replace(objective=optax.apply_updates(alpha, updates), objective_opt=opt)
 
         state = state.replace(groups=tuple(groups))
         state = jax.lax.cond(do_meta, apply, lambda s: s, state)
+        # this device's sums: _update reduces them over steps, then over devices, once
         metrics = {
-            "critic_loss": self._mean(critic_losses, c.num_agents),
-            "policy_loss": self._mean(policy_losses, c.num_agents),
-            "value_gain": self._mean(gains, c.num_agents),
+            "critic_loss": self._sum(critic_losses),
+            "policy_loss": self._sum(policy_losses),
+            "value_gain": self._sum(gains),
         }
         return state, metrics
 
@@ -523,7 +527,9 @@ class MetaGenRL:
         state, metrics = jax.lax.scan(
             self.step, state, jax.random.split(k_steps, c.steps_per_update)
         )
-        out = {name: nanmean_or_zero(values) for name, values in metrics.items()}
+        # per-step sums over this device's agents (NaN in steps without that update, the same
+        # steps on every device), averaged over steps; below, summed over devices
+        sums = {name: nanmean_or_zero(values) for name, values in metrics.items()}
         returns = []
         for g, (core, agents) in enumerate(zip(self.cores, state.groups, strict=True)):
             keys = jax.random.split(jax.random.fold_in(k_eval, g), c.eval_episodes)
@@ -532,11 +538,16 @@ class MetaGenRL:
                     core.episode_return, in_axes=(None, 0)
                 )(policy, keys).mean()
             )(agents.policy)
-            out[f"eval_return/{self.envs[g].name}"] = self._mean([per_agent], self.group_sizes[g])
+            sums[f"eval_return/{self.envs[g].name}"] = per_agent.sum()
             returns.append(per_agent)
-        out["eval_return"] = self._mean(returns, c.num_agents)
-        episodes = sum(agents.episodes.sum() for agents in state.groups)
-        out["episodes"] = jax.lax.psum(episodes, "agents") if self._sharded else episodes
+        sums["eval_return"] = self._sum(returns)
+        sums["episodes"] = sum(agents.episodes.sum() for agents in state.groups)
+        totals = self._total(sums)
+        out = {name: total / c.num_agents for name, total in totals.items()}
+        for g, size in enumerate(self.group_sizes):
+            name = f"eval_return/{self.envs[g].name}"
+            out[name] = totals[name] / size
+        out["episodes"] = totals["episodes"]
         return state.replace(update=state.update + 1), out
 
     def _updates(self, state: TrainState, _local_indices, num_updates: int):
