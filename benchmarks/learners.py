@@ -66,10 +66,10 @@ SMALL = {
     "ddpg": _OFFPOLICY,
     "metagenrl": dict(
         envs=("Pendulum-v1",),
-        num_agents=2,
+        num_agents=4,
         steps_per_update=100,
         updates_per_chunk=2,
-        hidden_sizes=(32, 32),
+        hidden_sizes=(64, 64),
         sequence_length=8,
         random_steps=100,
         update_after=100,
