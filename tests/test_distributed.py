@@ -126,6 +126,17 @@ def _wait_all(procs, logs, timeout=240):
     return [p.returncode for p in procs], [log.read_text() for log in logs]
 
 
+def _in_one_process_with_two_devices(args) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "learn2rl", *args],
+        env={**os.environ, "LEARN2RL_CPU_DEVICES": "2"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def _sha(run: Path) -> str:
     return json.loads((run / "checkpoint" / "meta.json").read_text())["state_sha256"]
 
@@ -134,15 +145,7 @@ def _sha(run: Path) -> str:
 def one_process_two_devices(tmp_path_factory):
     """The reference: the same run in one process with two local devices."""
     out = tmp_path_factory.mktemp("reference") / "run"
-    env = {**os.environ, "LEARN2RL_CPU_DEVICES": "2"}
-    done = subprocess.run(
-        [sys.executable, "-m", "learn2rl", *TRAIN, "--out", str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr
+    _in_one_process_with_two_devices([*TRAIN, "--out", str(out)])
     return out
 
 
@@ -179,17 +182,9 @@ TRAIN_METAGENRL = [
 @pytest.mark.long
 def test_a_population_split_over_two_processes_saves_restores_and_matches_one_process(tmp_path):
     reference = tmp_path / "reference"
-    done = subprocess.run(
-        [sys.executable, "-m", "learn2rl", *TRAIN_METAGENRL, "--updates", "4"]
-        + ["--out", str(reference)],
-        env={**os.environ, "LEARN2RL_CPU_DEVICES": "2"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    out = tmp_path / "run"
     train = [*TRAIN_METAGENRL, "--updates", "4"]
+    _in_one_process_with_two_devices([*train, "--out", str(reference)])
+    out = tmp_path / "run"
     codes, texts = _wait_all(*_processes(tmp_path, out, train=train), timeout=300)
     assert codes == [0, 0], texts
     # The checkpoint holds the whole population, gathered from both processes; the same mesh of
@@ -214,14 +209,7 @@ SWEEP_DQN = [
 @pytest.mark.long
 def test_a_sweep_splits_its_seeds_over_two_processes_as_over_two_devices(tmp_path):
     reference = tmp_path / "reference"
-    done = subprocess.run(
-        [sys.executable, "-m", "learn2rl", *SWEEP_DQN, "--out", str(reference)],
-        env={**os.environ, "LEARN2RL_CPU_DEVICES": "2"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    _in_one_process_with_two_devices([*SWEEP_DQN, "--out", str(reference)])
     out = tmp_path / "sweep"
     codes, texts = _wait_all(*_processes(tmp_path, out, train=SWEEP_DQN), timeout=300)
     assert codes == [0, 0], texts
