@@ -359,9 +359,8 @@ def sweep(
 ):
     """Train a learner over seeds and a grid of config values; one report with intervals.
 
-    The seeds of a setting train side by side in one compiled program where the learner allows
-    it (RL^2, MAML, Reptile, MAESN, Hochreiter 2001, episodic LSTM, EPG), otherwise one after
-    another.
+    The seeds of a setting train side by side in one compiled program (every learner; --queue
+    trains them one after another).
     Writes report.md and results.json (every run's numbers) in --out, and a run directory per
     setting.
     """

@@ -3,11 +3,12 @@
 A sweep is a base config, a grid (``--set learning_rate=1e-3,3e-3 --set gamma=0.9,0.99`` gives
 four settings, every combination) and ``--seeds N``. Each setting's seeds train in one of two ways:
 
-* **side by side** (learners with ``train_members``: those whose chunks go through
-  ``learners.base.ShardedChunks``, i.e. RL^2, MAML, Reptile, MAESN, Hochreiter 2001, the
-  episodic LSTM and EPG): the N train states are stacked and ``jax.vmap``-ed inside the one sharded
-  training program, so the seeds share a compilation and each device steps all of them at once,
-  with the task batch still split over the devices (and the hosts of a multi-process run);
+* **side by side** (learners with ``train_members``: every registered one): the N train states
+  are stacked and trained in one compiled program, so the seeds share a compilation. Learners
+  with a batch (tasks, functions, ES or agent populations) ``jax.vmap`` the seeds inside their
+  sharded program, each device stepping all of them on its share of the batch (of every host
+  in a multi-process run); one-agent learners (``learners.base.SeedsOverDevices``) split the
+  seeds over the devices instead;
 * **one after another** otherwise (or with ``--queue``): N ordinary runs.
 
 Settings run one after another; every setting is a run directory under ``--out`` with its own
