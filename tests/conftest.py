@@ -15,6 +15,8 @@ from learn2rl.devices import use_cpu_cores  # noqa: E402
 # Before JAX starts: one device per core, as the CLI does, so the tests exercise sharded training.
 use_cpu_cores()
 
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from learn2rl.learners.rl2 import Config  # noqa: E402
@@ -64,3 +66,13 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def tiny_config() -> Config:
     return TINY_CONFIG
+
+
+def relative_distance(a, b) -> float:
+    """``|a - b| / |b|`` over all leaves of two pytrees (global Euclidean norms)."""
+    pairs = zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
+    diff, norm = 0.0, 0.0
+    for x, y in pairs:
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        diff, norm = diff + np.sum((x - y) ** 2), norm + np.sum(y**2)
+    return float(np.sqrt(diff / norm))

@@ -23,7 +23,7 @@ from learn2rl.learners.objectives.metagenrl import (
 from learn2rl.learners.offpolicy import td3
 from learn2rl.learners.offpolicy.replay import Transition
 from learn2rl.logging import read_metrics
-from tests.conftest import TINY_METAGENRL
+from tests.conftest import TINY_METAGENRL, relative_distance
 
 # The per-agent settings of the shared tiny population.
 TINY = {k: v for k, v in TINY_METAGENRL.items() if k not in ("envs", "num_agents", "num_updates",
@@ -55,16 +55,6 @@ def assert_trees_equal(a, b):
 def trees_equal(a, b) -> bool:
     leaves = zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
     return all(np.array_equal(x, y) for x, y in leaves)
-
-
-def relative_distance(a, b) -> float:
-    """``|a - b| / |b|`` over all leaves of two pytrees (global Euclidean norms)."""
-    pairs = zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
-    diff, norm = 0.0, 0.0
-    for x, y in pairs:
-        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        diff, norm = diff + np.sum((x - y) ** 2), norm + np.sum(y**2)
-    return float(np.sqrt(diff / norm))
 
 
 def prefix_mask(lengths, length) -> np.ndarray:
