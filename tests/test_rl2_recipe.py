@@ -219,6 +219,25 @@ def test_a_bandit_is_one_state_for_the_reward_decoder():
         sums[t.action[step]] += float(t.reward[step])
 
 
+@pytest.mark.slow
+def test_the_expected_reward_target_is_the_tasks_mean_reward_of_the_current_state():
+    config = MDP.replace(num_episodes=3, reward_decoder_coef=1.0, reward_decoder_target="expected")
+    learner = RL2(config, make(config.task))
+    task = learner.family.sample_params(jax.random.PRNGKey(5))
+    t = learner.rollout(learner.init().params, jax.random.PRNGKey(3), task)
+    states = np.argmax(np.asarray(t.obs.obs), axis=-1)
+    valid = np.asarray(t.valid)
+    assert valid.sum() == 30 and len(set(states[valid].tolist())) > 1
+    np.testing.assert_array_equal(
+        np.asarray(t.expected)[valid], np.asarray(task.mean_rewards)[states[valid]]
+    )
+    # Every action of every valid step counts, tried or not.
+    loss, metrics = learner._decoder_loss(t, {})
+    error = 0.5 * np.sum((np.asarray(t.decoded) - np.asarray(t.expected))[valid] ** 2)
+    np.testing.assert_allclose(float(metrics["decoder_loss"]), error / (30 * 5), rtol=1e-5)
+    np.testing.assert_allclose(float(loss), float(metrics["decoder_loss"]), rtol=1e-6)
+
+
 @pytest.mark.long
 def test_reward_decoder_trains_and_reports_its_loss_and_refuses_continuous_actions():
     config = MDP.replace(reward_decoder_coef=1.0, learning_rate=1e-2)
@@ -227,3 +246,5 @@ def test_reward_decoder_trains_and_reports_its_loss_and_refuses_continuous_actio
     assert np.all(np.isfinite(metrics["decoder_loss"])) and float(metrics["decoder_loss"][0]) > 0
     with pytest.raises(Learn2RLError, match="reward_decoder_coef"):
         RL2(config.replace(task="control/point-goal"))
+    with pytest.raises(Learn2RLError, match="reward_decoder_target=expected"):
+        RL2(config.replace(task="maze/5x5", reward_decoder_target="expected"))

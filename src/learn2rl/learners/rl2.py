@@ -97,6 +97,13 @@ class Config(ConfigMixin):
     reward each action has paid in the current state so far in the trial, regressed onto the
     observed means of the trial's earlier steps (families with one-hot states, e.g. tabular
     MDPs, or without observations, e.g. bandits)."""
+    reward_decoder_target: Literal["observed", "expected"] = "observed"
+    """What the decoder regresses onto: ``observed``, the mean reward each action has paid in the
+    current state so far in the trial (actions not tried there are left out); ``expected``, the
+    task's expected reward of every action in the current state (``family.expected_reward``,
+    read from the training task's parameters), as VariBAD's reward decoder does (Zintgraf et al.
+    2020): given the history, its squared-error optimum is the posterior mean reward under the
+    task distribution, for untried actions too."""
     normalize_returns: bool = False
     """The value head predicts returns standardised by the running mean and standard deviation of
     all value targets seen so far (Duan et al. 2016's value network fits such normalised
@@ -182,6 +189,7 @@ class Config(ConfigMixin):
         check_choice(self, "cell", CELLS)
         check_choice(self, "value_network", ("shared", "separate"))
         check_choice(self, "value_loss", ("mse", "huber"))
+        check_choice(self, "reward_decoder_target", ("observed", "expected"))
         check_seed(self)
         if self.algorithm == "ppo" and self.num_tasks % self.ppo_minibatches:
             raise Learn2RLError(
@@ -319,6 +327,8 @@ class Transition:
     entropy: jax.Array
     value: jax.Array
     decoded: jax.Array | None = None  # the reward decoder's output (``reward_decoder_coef``)
+    # the task's expected reward of each action in the step's state (``reward_decoder_target``)
+    expected: jax.Array | None = None
 
 
 class RL2:
@@ -363,6 +373,15 @@ class RL2:
             raise Learn2RLError(
                 "config.reward_decoder_coef needs a family with discrete actions; "
                 f"{config.task} has continuous ones"
+            )
+        if (
+            config.reward_decoder_coef > 0
+            and config.reward_decoder_target == "expected"
+            and not family.has_expected_reward
+        ):
+            raise Learn2RLError(
+                "config.reward_decoder_target=expected needs a family with expected rewards "
+                f"(has_expected_reward); {config.task} has none"
             )
         self.action_dist = DiagonalGaussian if continuous else Categorical
         # PPO splits each device's share of the batch into minibatches again.
@@ -435,6 +454,7 @@ class RL2:
             key_act, key_env = jax.random.split(step_key)
             action = self.action_dist.sample(key_act, jax.lax.stop_gradient(policy))
             valid = jnp.logical_not(state.trial_done)
+            expected = self._expected_rewards(task_params, state)
             next_obs, state, reward, _, _ = self.trial.step(key_env, state, action, task_params)
             transition = Transition(
                 obs=obs,
@@ -445,6 +465,7 @@ class RL2:
                 entropy=self.action_dist.entropy(policy),
                 value=value,
                 decoded=decoded,
+                expected=expected,
             )
             return (next_obs, state, hidden), transition
 
@@ -495,12 +516,26 @@ class RL2:
             return None
         return self.network.apply(params, hidden, obs, method="decode")
 
+    def _expected_rewards(self, task_params, state) -> jax.Array | None:
+        """The task's expected reward of every action in the trial state's current environment
+        state (``reward_decoder_target="expected"``; ``None`` otherwise)."""
+        c = self.config
+        if c.reward_decoder_coef == 0 or c.reward_decoder_target != "expected":
+            return None
+        actions = jnp.arange(self.network.num_actions)
+        expected = jax.vmap(self.family.expected_reward, (None, None, 0))
+        return expected(task_params, state.env_state, actions).astype(jnp.float32)
+
     def _decoder_loss(self, transitions: Transition, metrics: dict) -> jax.Array:
         """``reward_decoder_coef`` x the decoder's mean squared error on one trial (0 without a
         decoder), and ``metrics`` with the error added as ``decoder_loss``."""
         if self.config.reward_decoder_coef == 0:
             return jnp.float32(0.0), metrics
-        target, mask = observed_mean_rewards(transitions, self.network.num_actions)
+        if self.config.reward_decoder_target == "expected":
+            target = transitions.expected
+            mask = jnp.broadcast_to(transitions.valid[:, None], target.shape).astype(jnp.float32)
+        else:
+            target, mask = observed_mean_rewards(transitions, self.network.num_actions)
         error = 0.5 * jnp.sum(mask * (transitions.decoded - target) ** 2)
         loss = error / jnp.maximum(mask.sum(), 1.0)
         return self.config.reward_decoder_coef * loss, {**metrics, "decoder_loss": loss}
