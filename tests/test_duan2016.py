@@ -3,6 +3,7 @@ check the outputs and the analyses, not the numbers (those are in docs/results/d
 Table 3 (mazes) is in test_duan2016_mazes.py."""
 
 import dataclasses
+import types
 
 import numpy as np
 import pytest
@@ -37,11 +38,41 @@ def test_mdp_suite_runs_a_cell_with_both_priors_and_keeps_it(tmp_path):
     assert len(result["findings"]) == 4 and result["findings"][0]["claim"].startswith("n=10:")
     report = (tmp_path / "report.md").read_text()
     assert "156.2" in report and f"{optimal:.1f}" in report and "Findings (tested)" in report
+    # RL^2's test-time actions were chosen on training MDPs and the choice is reported.
+    (note,) = done["agent_notes"]["rl2"]
+    assert note["actions"] == max(note["scores"], key=note["scores"].get)
+    assert f"{note['actions']} ({note['scores']['sampled']:.1f} /" in report
     assert (tmp_path / "table2.png").stat().st_size > 0
     # A second run keeps the finished cell instead of training and evaluating it again.
     written = (tmp_path / "n10" / "results.json").stat().st_mtime_ns
     assert run()["rows"] == result["rows"]
     assert (tmp_path / "n10" / "results.json").stat().st_mtime_ns == written
+
+
+@pytest.mark.slow
+def test_rl2_action_selection_keeps_the_mode_that_earns_more_on_training_tasks():
+    from learn2rl import baselines
+    from learn2rl.experiments.common import rl2_action_selection
+    from learn2rl.tasks import make
+
+    family = make("bandit/independent-5arm")
+    state = types.SimpleNamespace(params=None)
+
+    class Stub:  # an RL^2 learner whose greedy agent is Thompson sampling, sampled one random
+        config = dataclasses.make_dataclass("C", [("num_episodes", int, 20)])()
+
+        def __init__(self, greedy_agent, sampled_agent):
+            self.agents = {True: greedy_agent, False: sampled_agent}
+
+        def agent(self, params, greedy=False, name="rl2"):
+            return self.agents[greedy]._replace(name=name)
+
+    thompson, random = (baselines.get(n, family, 20) for n in ("thompson", "random"))
+    agent, note = rl2_action_selection(Stub(thompson, random), state, "rl2", family)
+    assert note["actions"] == "greedy" and note["scores"]["greedy"] > note["scores"]["sampled"]
+    assert agent.name == "rl2" and agent.act is thompson.act
+    agent, note = rl2_action_selection(Stub(random, thompson), state, "rl2", family)
+    assert note["actions"] == "sampled" and agent.act is thompson.act
 
 
 # RL^2 Table 1 (experiments/duan2016.py): a suite of (n, k) cells.

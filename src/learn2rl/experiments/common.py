@@ -52,6 +52,29 @@ def compare(
     return results
 
 
+ACTION_SELECTION_TASKS = 500  # training-split tasks RL^2's test-time action choice is made on
+
+
+def rl2_action_selection(learner, state, name: str, family):
+    """A trained RL^2 agent that acts by sampling its policy or by its most likely action,
+    whichever earns more on ``ACTION_SELECTION_TASKS`` tasks of the *training* split (never test
+    tasks), with a note of the choice and both scores (an ``Experiment.learned_agent``).
+
+    An RL^2 policy that keeps some randomness after training can do better acting greedily: its
+    exploration is meant to live in the recurrent state, and the leftover sampling noise then
+    only costs reward (docs/learners/rl2.md measures both)."""
+    tasks = family.tasks(ACTION_SELECTION_TASKS, "train")
+    key = jax.random.PRNGKey(EVAL_SEED + 1)
+    scores = {}
+    for mode in ("sampled", "greedy"):
+        agent = learner.agent(state.params, greedy=mode == "greedy", name=name)
+        result = evaluate(agent, family, tasks, learner.config.num_episodes, key)
+        scores[mode] = float(result.total_rewards.mean())
+    chosen = max(scores, key=scores.get)
+    agent = learner.agent(state.params, greedy=chosen == "greedy", name=name)
+    return agent, {"actions": chosen, "scores": scores}
+
+
 def scores_result(name: str, task: str, scores) -> EvalResult:
     """Per-run scores (final returns, fresh episodes' returns) as an ``EvalResult`` of one
     one-step trial per score, for experiments that score agents without a task family."""

@@ -25,6 +25,7 @@ import numpy as np
 
 from learn2rl import baselines, plots
 from learn2rl.baselines import mdp
+from learn2rl.experiments.common import ACTION_SELECTION_TASKS, rl2_action_selection
 from learn2rl.experiments.spec import Analysis, Experiment, Figure, Finding, Learned, Suite
 from learn2rl.learners.rl2 import Config
 from learn2rl.report import markdown_grid
@@ -59,11 +60,13 @@ def rl2_config(num_episodes: int, quick: bool) -> Config:
     291), so trials longer than 10 episodes stop at 0.8. Longer trials get fewer trials per
     update, so that one update costs about the same.
 
-    For n <= 25 the policy and value heads are indexed by the state (``state_heads``) and a
-    decoder regresses each state's observed mean rewards from the recurrent state
-    (``reward_decoder_coef=30``): at n = 10 this lifted the 3,000-update agent from about 120 to
-    139.7 +- 1.1 over three seeds (docs/learners/rl2.md), and the n = 25 cell from 326.4 to 394.1
-    (one seed).
+    For n <= 25 the policy and value heads are indexed by the state (``state_heads``), a decoder
+    regresses the task's expected reward of each action in the current state from the recurrent
+    state (``reward_decoder_coef=30``, ``reward_decoder_target="expected"``), and GAE's lambda is
+    0.6: at n = 10 the heads and a decoder of the observed mean rewards lifted the 3,000-update
+    agent from about 120 to 139.7 +- 1.1 over three seeds, the expected-reward target and lambda
+    0.6 to 149.5 acting greedily (one seed; docs/learners/rl2.md). The cell's agent acts by
+    sampling or greedily, whichever earns more on training MDPs (``rl2_action_selection``).
     """
     updates, num_tasks = {10: (3000, 256), 25: (3000, 128)}.get(num_episodes, (600, 64))
     if quick:
@@ -79,11 +82,12 @@ def rl2_config(num_episodes: int, quick: bool) -> Config:
         final_learning_rate=2e-4,
         gamma=0.5,
         final_gamma=0.95 if num_episodes <= 10 else 0.8,
-        gae_lambda=1.0,
+        gae_lambda=0.6 if num_episodes <= 25 else 1.0,
         entropy_coef=0.02,
         final_entropy_coef=0.0,
         state_heads=num_episodes <= 25,
         reward_decoder_coef=30.0 if num_episodes <= 25 else 0.0,
+        reward_decoder_target="expected",
     )
 
 
@@ -151,6 +155,7 @@ def cell(n: int) -> Experiment:
         title=f"RL^2 Table 2: random tabular MDPs, {n} episodes per trial",
         learned=(Learned("rl2", "rl2", rl2_config(n, False), rl2_config(n, True)),),
         agents=classical_agents,
+        learned_agent=rl2_action_selection,
         analyses=(
             Analysis("optimal", _optimal),
             Analysis("options", lambda o: {p: mdp.tuned_options(n, p) for p in mdp.PRIOR_SETTINGS}),
@@ -168,7 +173,7 @@ def _ours(done: dict) -> dict[str, dict]:
 
 
 def _sections(cells: dict) -> list[str]:
-    table, own = [], []
+    table, own, actions = [], [], []
     for cid, done in cells.items():
         ours, paper = _ours(done), PAPER_TABLE2[int(cid[1:])]
         means = {name: f"{row['mean_total_reward']:.1f}" for name, row in ours.items()}
@@ -176,10 +181,25 @@ def _sections(cells: dict) -> list[str]:
                       f"±{ours['rl2']['ci95']:.1f}", f"{done['analyses']['optimal']:.1f}",
                       f"{done['train_seconds']:.0f}"])  # fmt: skip
         own.append([cid[1:], *(means[c] for c in (*OWN, "rl2"))])
+        actions.append(f"n = {cid[1:]}: " + _actions_note(done))
     header = ["n", *COLUMNS, "rl2 interval", "optimal", "rl2 train s"]
     return ["## Table 2: mean total reward of a trial, ours / paper", "",
             markdown_grid(header, table), "", "With the family's own prior (ours only):", "",
-            markdown_grid(["n", *OWN, "rl2"], own), ""]  # fmt: skip
+            markdown_grid(["n", *OWN, "rl2"], own), "",
+            "RL^2's test-time actions per training seed (sampled from its policy or its most "
+            "likely action, chosen by the mean total reward on "
+            f"{ACTION_SELECTION_TASKS} training MDPs, shown as sampled / greedy):", "",
+            *(f"- {line}" for line in actions), ""]  # fmt: skip
+
+
+def _actions_note(done: dict) -> str:
+    notes = done.get("agent_notes", {}).get("rl2")
+    if not notes:
+        return "sampled (no choice recorded)"
+    return "; ".join(
+        f"{n['actions']} ({n['scores']['sampled']:.1f} / {n['scores']['greedy']:.1f})"
+        for n in notes
+    )
 
 
 def _plot_table(cells: dict, path) -> None:
