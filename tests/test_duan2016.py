@@ -58,7 +58,7 @@ def test_rl2_action_selection_keeps_the_mode_that_earns_more_on_training_tasks()
     family = make("bandit/independent-5arm")
     state = types.SimpleNamespace(params=None)
 
-    class Stub:  # an RL^2 learner whose greedy agent is Thompson sampling, sampled one random
+    class Stub:  # an RL^2 learner with the given greedy and sampled agents
         config = dataclasses.make_dataclass("C", [("num_episodes", int, 20)])()
 
         def __init__(self, greedy_agent, sampled_agent):

@@ -65,14 +65,18 @@ def rl2_action_selection(learner, state, name: str, family):
     only costs reward (docs/learners/rl2.md measures both)."""
     tasks = family.tasks(ACTION_SELECTION_TASKS, "train")
     key = jax.random.PRNGKey(EVAL_SEED + 1)
-    scores = {}
-    for mode in ("sampled", "greedy"):
-        agent = learner.agent(state.params, greedy=mode == "greedy", name=name)
-        result = evaluate(agent, family, tasks, learner.config.num_episodes, key)
-        scores[mode] = float(result.total_rewards.mean())
+    agents = {
+        mode: learner.agent(state.params, greedy=mode == "greedy", name=name)
+        for mode in ("sampled", "greedy")
+    }
+    scores = {
+        mode: float(
+            evaluate(agent, family, tasks, learner.config.num_episodes, key).total_rewards.mean()
+        )
+        for mode, agent in agents.items()
+    }
     chosen = max(scores, key=scores.get)
-    agent = learner.agent(state.params, greedy=chosen == "greedy", name=name)
-    return agent, {"actions": chosen, "scores": scores}
+    return agents[chosen], {"actions": chosen, "scores": scores}
 
 
 def scores_result(name: str, task: str, scores) -> EvalResult:
