@@ -12,7 +12,11 @@ gap is, on the same held-out tasks for every agent (n = 10 throughout):
 1. ``--checkpoint DIR``: a trained RL^2 agent with its state observations shown, and the same
    agent with every state observation replaced by zeros (previous action, reward, done flag and
    step index still given). If the two are close, the agent does not use the state: it repeats
-   action sequences that paid in earlier episodes, indexed by the step of the episode.
+   action sequences that paid in earlier episodes, indexed by the step of the episode. For an
+   agent with state-indexed heads (``state_heads``), zeros everywhere also blank the heads (the
+   policy becomes uniform), so a third row hides the state from the recurrent core only
+   (``blind_core``): the heads still read the current state, but the memory cannot tell in which
+   state a reward was earned. Each agent is scored sampling its policy and acting greedily.
 2. ``--states S ...``: RL^2 trained from scratch with the settings of the n = 10 cell
    (``duan2016_mdps.rl2_config``, ``--updates`` updates) on the same family with S states instead
    of 10. With one state the family is a 5-armed Gaussian bandit.
@@ -97,14 +101,32 @@ def row(name: str, value: tuple[float, float], random: float | None, myopic: flo
 
 
 def check_checkpoint(directory: str, num_tasks: int) -> None:
+    """The agent of ``directory`` with and without its state observations, sampled and greedy.
+
+    The last column is the part of the agent's gain over random that hiding the state costs."""
     learner, state, _ = runner.load_learner(directory, "rl2")
     if learner.config.num_episodes != NUM_EPISODES:
         sys.exit(f"{directory}: trained for {learner.config.num_episodes} episodes, not 10")
-    agent = learner.agent(state.params)
-    print(f"\nRL^2 checkpoint {directory}, {num_tasks} held-out tasks, n = {NUM_EPISODES}\n")
-    print("| agent | total reward | |\n|---|---|---|")
-    for candidate in (agent, without_states(agent)):
-        row(candidate.name, score(candidate, learner.family, num_tasks), None, None)
+    random, _ = score(mdp.random_agent(learner.family, NUM_EPISODES), learner.family, num_tasks)
+    print(f"\nRL^2 checkpoint {directory}, {num_tasks} held-out tasks, n = {NUM_EPISODES}; "
+          f"random {random:.1f}\n")  # fmt: skip
+    print("| agent | total reward | share of the gain over random lost |\n|---|---|---|")
+    blind = learner.network.clone(blind_core=True)
+    for greedy in (False, True):
+        mode = "greedy" if greedy else "sampled"
+        agent = learner.agent(state.params, greedy=greedy, name=f"RL^2 {mode}")
+        shown = score(agent, learner.family, num_tasks)
+        row(agent.name, shown, None, None)
+        hidden = [without_states(agent)]
+        if learner.config.state_heads:
+            core = learner.agent(state.params, greedy, f"RL^2 {mode}, states hidden from the core",
+                                 network=blind)  # fmt: skip
+            hidden.insert(0, core)
+        for candidate in hidden:
+            value = score(candidate, learner.family, num_tasks)
+            lost = (shown[0] - value[0]) / (shown[0] - random) if shown[0] > random else np.nan
+            line = f"| {candidate.name} | {value[0]:.1f} ± {value[1]:.1f} | {lost:.0%} |"
+            print(line, flush=True)
 
 
 def by_states(

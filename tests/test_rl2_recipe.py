@@ -181,6 +181,29 @@ def test_state_heads_read_the_current_states_row():
         np.testing.assert_allclose(value, values[s], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
+def test_blind_core_hides_the_state_from_the_memory_only():
+    config = MDP.replace(state_heads=True)
+    learner = RL2(config, make(config.task))
+    params = learner.init().params
+    blind = learner.network.clone(blind_core=True)
+    obs, _ = learner.trial.reset(jax.random.PRNGKey(0), learner.family.default_params)
+    state = learner.network.initial_state()
+    shown = obs.replace(obs=jax.nn.one_hot(3, 10))
+    # The core's next state is the one it would reach had the state been all zeros ...
+    zeros = obs.replace(obs=jnp.zeros(10))
+    core_blind, logits_blind, _ = blind.apply(params, state, shown)
+    core_zeros, _, _ = learner.network.apply(params, state, zeros)
+    np.testing.assert_allclose(core_blind, core_zeros, rtol=1e-6)
+    core_shown, _, _ = learner.network.apply(params, state, shown)
+    assert not np.allclose(core_blind, core_shown)
+    # ... while the heads still read the current state's row.
+    head = params["params"]["policy_head"]
+    hidden = learner.network.apply(params, core_blind, method="_output")
+    table = (hidden @ head["kernel"] + head["bias"]).reshape(10, 5)
+    np.testing.assert_allclose(logits_blind, table[3], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.long
 def test_observed_mean_rewards_match_a_python_loop():
     config = MDP.replace(num_episodes=5, reward_decoder_coef=1.0)

@@ -201,6 +201,10 @@ class RecurrentActorCritic(nn.Module):
     state_heads: bool = False
     # A decoder of the current observation's per-action mean rewards seen so far (``decode``).
     reward_decoder: bool = False
+    # Diagnosis only: the recurrent core gets zeros in place of the observation (the previous
+    # action, reward and done flag stay), while state-indexed heads still read it. Tells whether
+    # the memory itself is indexed by the state (benchmarks/duan2016_mdp_diagnosis.py).
+    blind_core: bool = False
 
     def setup(self):
         self.core = make_cell(self.cell, self.hidden_size)
@@ -222,8 +226,9 @@ class RecurrentActorCritic(nn.Module):
             )
 
     def __call__(self, state: jax.Array, obs: TrialObs):
+        core_obs = obs.replace(obs=jnp.zeros_like(obs.obs)) if self.blind_core else obs
         features = trial_features(
-            obs, self.num_actions, self.max_steps, self.continuous, self.action_scale
+            core_obs, self.num_actions, self.max_steps, self.continuous, self.action_scale
         )
         if self.previous_obs:
             state, last_obs = state
@@ -239,7 +244,7 @@ class RecurrentActorCritic(nn.Module):
             hidden = value_hidden = self._output(state)
         obs_vector = jnp.ravel(obs.obs).astype(jnp.float32)
         if self.previous_obs:
-            state = (state, obs_vector)
+            state = (state, jnp.ravel(core_obs.obs).astype(jnp.float32))
         policy = self._indexed(self.policy_head(hidden), obs_vector, self.num_actions)
         if self.continuous:
             scale = self.action_scale
