@@ -11,9 +11,9 @@ table gives the mean over seeds with its 95% t interval, and each seed's value.
 
 Each run lives in ``OUT/VARIANT/seed-S``: a finished run is kept (its score in ``score.json``) and
 an interrupted one resumes from its checkpoint when the command runs again with the same
-settings, so a long ablation can be spread over several sessions. ``--variants`` picks rows by
-name and ``--set FIELD=VALUE`` changes a setting of every row (e.g. a smaller network for a smoke
-test).
+settings, so a long ablation can be spread over several runs of the command. ``--variants``
+picks rows by name and ``--set FIELD=VALUE`` changes a setting of every row (e.g. a smaller
+network for a smoke test).
 """
 
 from __future__ import annotations
