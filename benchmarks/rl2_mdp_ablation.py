@@ -74,9 +74,10 @@ def run_one(config: Config, seed: int, directory: Path, num_tasks: int) -> dict:
         saved = json.loads(cache.read_text())
         if saved["config"] == config.to_dict() and saved["tasks"] == num_tasks:
             return saved
-    found = checkpoint.exists(directory / runner.CHECKPOINT_DIR)  # a run to continue or reuse
+    checkpoint_dir = directory / runner.CHECKPOINT_DIR
+    found = checkpoint.exists(checkpoint_dir)  # a run to continue or reuse
     learner, state = runner.train("rl2", config, directory, resume=found, progress=False)
-    _, _, meta = runner.load_learner(directory / runner.CHECKPOINT_DIR, "rl2")
+    meta = checkpoint.load_meta(checkpoint_dir)
     agents = [learner.agent(state.params, greedy=g, name=m) for g, m in ((0, "s"), (1, "g"))]
     sampled, greedy = compare(agents, learner.family, NUM_EPISODES, num_tasks)
     result = {
