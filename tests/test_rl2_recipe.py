@@ -271,3 +271,39 @@ def test_reward_decoder_trains_and_reports_its_loss_and_refuses_continuous_actio
         RL2(config.replace(task="control/point-goal"))
     with pytest.raises(Learn2RLError, match="reward_decoder_target=expected"):
         RL2(config.replace(task="maze/5x5", reward_decoder_target="expected"))
+
+
+def test_index_head_scores_every_action_with_one_shared_rule_and_ties_the_decoder():
+    config = Config(task="bandit/independent-5arm", num_episodes=6, hidden_size=8, num_tasks=8,
+                    index_head=3, reward_decoder_coef=1.0)  # fmt: skip
+    learner = RL2(config, make(config.task))
+    params = learner.init().params
+    p = params["params"]
+    assert "policy_head" not in p and "decoder" not in p
+    obs, _ = learner.trial.reset(jax.random.PRNGKey(0), learner.family.default_params)
+    state, logits, _ = learner.network.apply(params, learner.network.initial_state(), obs)
+    features = (state @ p["action_features"]["kernel"] + p["action_features"]["bias"]).reshape(5, 3)
+    shared = state @ p["shared_features"]["kernel"]
+    expected = np.tanh(features + shared) @ p["index_out"]["kernel"][:, 0]
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
+    # Swapping two actions' own features swaps their logits and nothing else: one rule for all.
+    order = np.array([1, 0, 2, 3, 4])
+    kernel = np.asarray(p["action_features"]["kernel"]).reshape(8, 5, 3)
+    swapped = kernel[:, order].reshape(8, 15)
+    bias = np.asarray(p["action_features"]["bias"]).reshape(5, 3)[order].reshape(15)
+    changed = jax.tree.map(lambda x: x, params)
+    changed["params"]["action_features"] = {"kernel": swapped, "bias": bias}
+    _, swapped_logits, _ = learner.network.apply(changed, learner.network.initial_state(), obs)
+    np.testing.assert_allclose(swapped_logits, np.asarray(logits)[order], rtol=1e-6)
+    # On a bandit the decoder's estimate of each arm is its first feature.
+    decoded = learner.network.apply(params, state, obs, method="decode")
+    np.testing.assert_allclose(decoded, features[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_index_head_settings_are_one_line_errors():
+    with pytest.raises(Learn2RLError, match="index_head"):
+        Config(index_head=-1)
+    with pytest.raises(Learn2RLError, match="index_head and config.state_heads"):
+        MDP.replace(index_head=4, state_heads=True)
+    with pytest.raises(Learn2RLError, match="index_head needs a family with discrete actions"):
+        RL2(Config(task="control/point-goal", index_head=4))

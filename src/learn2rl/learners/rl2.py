@@ -92,6 +92,11 @@ class Config(ConfigMixin):
     state_heads: bool = False
     """Policy and value heads indexed by the observation (``nets.recurrent``): for a one-hot
     state, the current state's row of a per-state head; a general bilinear head otherwise."""
+    index_head: int = 0
+    """Width of an index-shaped policy head (0: a linear head): every action is scored by one
+    shared rule, ``v . tanh(P_a h + G h + b)``, from ``index_head`` features of its own
+    (``nets.recurrent``), as an index policy scores every arm; with the reward decoder on a
+    bandit, each arm's decoded mean is its first feature. Discrete actions, no ``state_heads``."""
     reward_decoder_coef: float = 0.0
     """Weight of an auxiliary loss (0: off): a decoder reads, from the recurrent state, the mean
     reward each action has paid in the current state so far in the trial, regressed onto the
@@ -183,8 +188,11 @@ class Config(ConfigMixin):
             "final_entropy_coef",
             "weight_decay",
             "reward_decoder_coef",
+            "index_head",
         )
         check_positive(self, "ppo_target_kl", optional=True)
+        if self.index_head and self.state_heads:
+            raise Learn2RLError("config.index_head and config.state_heads cannot both be on")
         check_choice(self, "algorithm", ("a2c", "ppo"))
         check_choice(self, "cell", CELLS)
         check_choice(self, "value_network", ("shared", "separate"))
@@ -366,9 +374,15 @@ class RL2:
             separate_value=config.value_network == "separate",
             state_heads=config.state_heads,
             reward_decoder=config.reward_decoder_coef > 0,
+            index_head=config.index_head,
         )
         if network is not None:
             self.network = network
+        if config.index_head and continuous:
+            raise Learn2RLError(
+                f"config.index_head needs a family with discrete actions; {config.task} has "
+                "continuous ones"
+            )
         if config.reward_decoder_coef > 0 and continuous:
             raise Learn2RLError(
                 "config.reward_decoder_coef needs a family with discrete actions; "

@@ -33,6 +33,14 @@ Meta-Reinforcement Learning"). With ``reward_decoder=True`` the network also has
 the recurrent state after a step, an estimate of the mean reward each action has paid in the
 current state so far in the trial (the learner trains it by regression on the observed means, an
 auxiliary task in the spirit of VariBAD's decoder, Zintgraf et al. 2020).
+
+With ``index_head=d > 0`` the policy scores every action with one shared function: each action
+``a`` gets its own ``d`` features ``P_a h`` of the hidden vector, and its logit is
+``v . tanh(P_a h + G h + b)`` with ``G``, ``b`` and ``v`` shared by all actions. This is the shape
+of an index policy (Gittins, UCB: one scoring rule applied to every arm's summary), where a plain
+head learns a separate linear map per action. With a reward decoder and no observation (bandits),
+the decoder's estimate for action ``a`` is the first of its features, so the regression lays out
+each arm's observed mean in the same coordinate for the shared rule to read.
 """
 
 from __future__ import annotations
@@ -201,6 +209,9 @@ class RecurrentActorCritic(nn.Module):
     state_heads: bool = False
     # A decoder of the current observation's per-action mean rewards seen so far (``decode``).
     reward_decoder: bool = False
+    # Width of the per-action features of an index-shaped policy head (module docstring); 0: a
+    # plain linear head.
+    index_head: int = 0
     # Diagnosis only: the recurrent core gets zeros in place of the observation (the previous
     # action, reward and done flag stay), while state-indexed heads still read it. Tells whether
     # the memory itself is indexed by the state (benchmarks/duan2016_mdp_diagnosis.py).
@@ -211,11 +222,18 @@ class RecurrentActorCritic(nn.Module):
         if self.separate_value:
             self.value_core = make_cell(self.cell, self.hidden_size)
         rows = self.obs_size if self.state_heads else 1
-        self.policy_head = nn.Dense(
-            rows * self.num_actions, kernel_init=nn.initializers.orthogonal(0.01)
-        )
+        if self.index_head:
+            self.action_features = nn.Dense(self.num_actions * self.index_head)
+            self.shared_features = nn.Dense(self.index_head, use_bias=False)
+            self.index_out = nn.Dense(
+                1, use_bias=False, kernel_init=nn.initializers.orthogonal(0.01)
+            )
+        else:
+            self.policy_head = nn.Dense(
+                rows * self.num_actions, kernel_init=nn.initializers.orthogonal(0.01)
+            )
         self.value_head = nn.Dense(rows, kernel_init=nn.initializers.orthogonal(1.0))
-        if self.reward_decoder:
+        if self.reward_decoder and not self._decoder_tied:
             self.decoder = nn.Dense(max(self.obs_size, 1) * self.num_actions)
         if self.continuous:
             self.log_std = self.param(
@@ -245,7 +263,10 @@ class RecurrentActorCritic(nn.Module):
         obs_vector = jnp.ravel(obs.obs).astype(jnp.float32)
         if self.previous_obs:
             state = (state, jnp.ravel(core_obs.obs).astype(jnp.float32))
-        policy = self._indexed(self.policy_head(hidden), obs_vector, self.num_actions)
+        if self.index_head:
+            policy = self._index_logits(hidden)
+        else:
+            policy = self._indexed(self.policy_head(hidden), obs_vector, self.num_actions)
         if self.continuous:
             scale = self.action_scale
             policy = (scale * policy, self.log_std + math.log(scale))
@@ -258,6 +279,20 @@ class RecurrentActorCritic(nn.Module):
             return out
         return obs_vector @ out.reshape(self.obs_size, size)
 
+    @property
+    def _decoder_tied(self) -> bool:
+        """Whether the decoder reads the index head's first per-action feature (bandits)."""
+        return bool(self.index_head) and self.obs_size == 0
+
+    def _per_action(self, hidden: jax.Array) -> jax.Array:
+        """The index head's features of each action, ``[num_actions, index_head]``."""
+        return self.action_features(hidden).reshape(self.num_actions, self.index_head)
+
+    def _index_logits(self, hidden: jax.Array) -> jax.Array:
+        """``v . tanh(P_a h + G h + b)`` for every action ``a`` (``index_head``)."""
+        shared = self.shared_features(hidden)
+        return self.index_out(jnp.tanh(self._per_action(hidden) + shared))[:, 0]
+
     def decode(self, state, obs: TrialObs) -> jax.Array:
         """The decoder's estimate, from the state *after* the step that saw ``obs``, of the mean
         reward of each action in the observed state so far (``[num_actions]``; the observation is
@@ -266,6 +301,8 @@ class RecurrentActorCritic(nn.Module):
         if self.previous_obs:
             state = state[0]
         hidden = self._output(state[0] if self.separate_value else state)
+        if self._decoder_tied:
+            return self._per_action(hidden)[:, 0]
         if self.obs_size == 0:  # no observation (bandits): one state
             return self.decoder(hidden)
         table = self.decoder(hidden).reshape(self.obs_size, self.num_actions)
