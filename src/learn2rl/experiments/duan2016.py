@@ -56,7 +56,8 @@ def rl2_config(num_pulls: int, num_arms: int, quick: bool) -> Config:
     it. The agent still explored like the greedy agent (4.4 arms tried per trial at n=100, Gittins
     8.4; ``benchmarks/duan2016_bandit_diagnosis.py``); an index-shaped policy head
     (``index_head``: one shared rule scores every arm from its own features) took n=10 to 6.71
-    (3 seeds; the exact optimum is 6.714).
+    (3 seeds; the exact optimum is 6.714) and n=100 to 82.97 (one seed; 83.2 is 2% below the
+    paper).
     """
     hidden = 48 if num_arms <= 10 else 64
     if num_arms > 10:
@@ -85,7 +86,7 @@ def rl2_config(num_pulls: int, num_arms: int, quick: bool) -> Config:
         entropy_coef=entropy,
         final_entropy_coef=0.0,
         reward_decoder_coef=10.0 if num_arms > 10 and num_pulls <= 100 else 0.0,
-        index_head=16 if num_arms > 10 and num_pulls == 10 else 0,
+        index_head=16 if num_arms > 10 and num_pulls <= 100 else 0,
     )
 
 
