@@ -1,23 +1,16 @@
 """benchmarks/duan2016_bandit_diagnosis.py: exploration statistics, errors, a tiny checkpoint."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from learn2rl import runner
 from learn2rl.errors import Learn2RLError
 from learn2rl.learners import rl2
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "duan2016_bandit_diagnosis.py"
+from tests import benchmark_script
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("duan2016_bandit_diagnosis", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script.load("duan2016_bandit_diagnosis")
 
 
 def test_exploration_stats_by_hand():

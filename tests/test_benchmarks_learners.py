@@ -1,18 +1,12 @@
 """benchmarks/learners.py: one cheap learner measured end to end through the script's main()."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learners.py"
+from tests import benchmark_script
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("benchmark_learners", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script.load("learners")
 
 
 def test_every_registered_learner_has_small_settings():

@@ -1,20 +1,16 @@
 """benchmarks/rl2_mdp_ablation.py: rows over seeds, cached runs reused, settings checked."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "rl2_mdp_ablation.py"
+from tests import benchmark_script
+
 TINY = ["--set", "hidden_size=8", "--set", "num_tasks=8", "--updates", "2", "--tasks", "4"]
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("rl2_mdp_ablation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script.load("rl2_mdp_ablation")
 
 
 def table_rows(capsys) -> list[str]:
