@@ -38,8 +38,6 @@ from learn2rl.experiments.common import compare  # noqa: E402
 from learn2rl.report import machine_line  # noqa: E402
 from learn2rl.tasks.bandits import BernoulliBandit  # noqa: E402
 
-COLUMNS = ("total reward", "distinct arms", "best-arm share", "p of the last pulls")
-
 
 def exploration_stats(actions: np.ndarray, means: np.ndarray, tail: int) -> dict[str, float]:
     """Exploration statistics of one agent's trials.

@@ -94,7 +94,7 @@ class Config(ConfigMixin):
     state, the current state's row of a per-state head; a general bilinear head otherwise."""
     index_head: int = 0
     """Width of an index-shaped policy head (0: a linear head): every action is scored by one
-    shared rule, ``v . tanh(P_a h + G h + b)``, from ``index_head`` features of its own
+    shared rule, ``v . tanh(P_a h + b_a + G h)``, from ``index_head`` features of its own
     (``nets.recurrent``), as an index policy scores every arm; with the reward decoder on a
     bandit, each arm's decoded mean is its first feature. Discrete actions, no ``state_heads``."""
     reward_decoder_coef: float = 0.0

@@ -35,8 +35,8 @@ current state so far in the trial (the learner trains it by regression on the ob
 auxiliary task in the spirit of VariBAD's decoder, Zintgraf et al. 2020).
 
 With ``index_head=d > 0`` the policy scores every action with one shared function: each action
-``a`` gets its own ``d`` features ``P_a h`` of the hidden vector, and its logit is
-``v . tanh(P_a h + G h + b)`` with ``G``, ``b`` and ``v`` shared by all actions. This is the shape
+``a`` gets its own ``d`` features ``P_a h + b_a`` of the hidden vector, and its logit is
+``v . tanh(P_a h + b_a + G h)`` with ``G`` and ``v`` shared by all actions. This is the shape
 of an index policy (Gittins, UCB: one scoring rule applied to every arm's summary), where a plain
 head learns a separate linear map per action. With a reward decoder and no observation (bandits),
 the decoder's estimate for action ``a`` is the first of its features, so the regression lays out
@@ -289,7 +289,7 @@ class RecurrentActorCritic(nn.Module):
         return self.action_features(hidden).reshape(self.num_actions, self.index_head)
 
     def _index_logits(self, hidden: jax.Array) -> jax.Array:
-        """``v . tanh(P_a h + G h + b)`` for every action ``a`` (``index_head``)."""
+        """``v . tanh(P_a h + b_a + G h)`` for every action ``a`` (``index_head``)."""
         shared = self.shared_features(hidden)
         return self.index_out(jnp.tanh(self._per_action(hidden) + shared))[:, 0]
 
