@@ -56,8 +56,8 @@ def rl2_config(num_pulls: int, num_arms: int, quick: bool) -> Config:
     it. The agent still explored like the greedy agent (4.4 arms tried per trial at n=100, Gittins
     8.4; ``benchmarks/duan2016_bandit_diagnosis.py``); an index-shaped policy head
     (``index_head``: one shared rule scores every arm from its own features) took n=10 to 6.71
-    (3 seeds; the exact optimum is 6.714) and n=100 to 82.97 and 82.47 (seeds 0 and 1; 83.2 is
-    2% below the paper).
+    (3 seeds; the exact optimum is 6.714) and n=100 to 82.82 +- 0.75 (3 seeds; 83.2 is 2% below
+    the paper).
     """
     hidden = 48 if num_arms <= 10 else 64
     if num_arms > 10:
