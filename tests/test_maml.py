@@ -226,11 +226,39 @@ def test_adaptation_step_changes_the_policy_and_uses_the_halved_step(tiny_family
     state = agent.init(jax.random.PRNGKey(0))
     episodes = learner.meta.rollout(params, jax.random.PRNGKey(1), tiny_family.task(0))
     first = agent.adapt(jax.random.PRNGKey(2), state, episodes)
-    second = agent.adapt(jax.random.PRNGKey(2), (params, jnp.int32(1)), episodes)
+    second = agent.adapt(jax.random.PRNGKey(2), (params, jnp.int32(1), state[2]), episodes)
     d1 = ravel_pytree(first[0])[0] - ravel_pytree(params)[0]
     d2 = ravel_pytree(second[0])[0] - ravel_pytree(params)[0]
     assert float(jnp.linalg.norm(d1)) > 0
     np.testing.assert_allclose(d2, 0.5 * d1, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_previous_test_baseline_subtracts_the_fit_to_the_last_batch(tiny_family):
+    """rllab's protocol: no baseline at the first step, then the fit to the batch before."""
+    config = maml.Config(**TINY, test_baseline="previous", test_episodes_per_step=3)
+    learner = maml.MAML(config, tiny_family)
+    params = learner.init().params
+    agent = learner.agent(params)
+    assert agent.episodes_per_adapt == 3
+    state = agent.init(jax.random.PRNGKey(0))
+    keys = jax.random.split(jax.random.PRNGKey(1), 2)
+    batch = [learner.meta.rollout(params, k, tiny_family.task(0)) for k in keys]
+    first = agent.adapt(jax.random.PRNGKey(2), state, batch[0])
+    log_prob = learner.model.log_prob
+    no_baseline = pg.advantages(batch[0], config.gamma, "none")
+    want = pg.inner_update(log_prob, params, batch[0], no_baseline, config.inner_step_size, True)
+    np.testing.assert_allclose(ravel_pytree(first[0])[0], ravel_pytree(want)[0], rtol=1e-5)
+    coef = pg.linear_baseline_coef(batch[0], pg.reward_to_go(batch[0], config.gamma))
+    np.testing.assert_allclose(first[2], coef, rtol=1e-5)
+    # The second step subtracts that fit's predictions on the new batch, not a fresh fit.
+    second = agent.adapt(jax.random.PRNGKey(2), (params, jnp.int32(0), coef), batch[1])
+    stale = pg.advantages(batch[1], config.gamma, values=pg.linear_baseline_predict(coef, batch[1]))
+    want = pg.inner_update(log_prob, params, batch[1], stale, config.inner_step_size, True)
+    np.testing.assert_allclose(ravel_pytree(second[0])[0], ravel_pytree(want)[0], rtol=1e-5)
+    refit = maml.MAML(config.replace(test_baseline="refit"), tiny_family).agent(params)
+    other = refit.adapt(jax.random.PRNGKey(2), state, batch[1])
+    assert not np.allclose(ravel_pytree(other[0])[0], ravel_pytree(second[0])[0])
 
 
 def test_gradient_agent_trials_must_be_whole_batches(tiny_family):
@@ -262,6 +290,8 @@ def test_maesn_test_trials_start_from_the_latent_prior(tiny_family):
         (maml.Config, "hidden_sizes", (100, 0), "hidden_sizes"),
         (maml.Config, "baseline", "value", "baseline"),
         (maml.Config, "outer", "sgd", "outer"),
+        (maml.Config, "test_baseline", "stale", "test_baseline"),
+        (maml.Config, "test_episodes_per_step", 0, "positive integer"),
         (maml.Config, "max_kl", 0.0, "positive number"),
         (reptile.Config, "inner_steps", 0, "positive integer"),
         (maesn.Config, "kl_weight", -1.0, ">= 0"),

@@ -282,9 +282,12 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def check_positive_ints(config: Any, *names: str) -> None:
+def check_positive_ints(config: Any, *names: str, optional: bool = False) -> None:
+    """Positive integers (``None`` allowed too when ``optional``)."""
     for name in names:
         value = getattr(config, name)
+        if optional and value is None:
+            continue
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise Learn2RLError(f"config.{name} must be a positive integer, got {value!r}")
 

@@ -45,6 +45,8 @@ from learn2rl.rollout import Episodes, no_context, rollout_episodes
 from learn2rl.tasks.base import TaskFamily
 from learn2rl.types import AgentKind, GradientAgent
 
+TEST_BASELINES = ("refit", "previous")
+
 
 @dataclass(frozen=True)
 class PolicyGradientConfig(ConfigMixin):
@@ -86,6 +88,14 @@ class PolicyGradientConfig(ConfigMixin):
     """Baseline subtracted from the returns: "linear" (feature regression) or "none"."""
     normalize_advantages: bool = True
     """Scale each task's advantages to zero mean and unit variance."""
+    test_baseline: str = "refit"
+    """Meta-test only, with the linear baseline: "refit" fits it to each adaptation batch itself
+    (as meta-training does); "previous" predicts with its fit to the previous batch and uses none
+    before the first step, as rllab's sampler does (it predicts, then refits), which is how Finn et
+    al.'s test script took its steps."""
+    test_episodes_per_step: int | None = None
+    """Meta-test only: episodes per adaptation step (None: ``episodes_per_step``). Finn et al.'s
+    point-navigation test sampled 4,000 env steps per step, 40 or more episodes of at most 100."""
     seed: int = 0
     """Random seed; the same config and seed give the same numbers."""
 
@@ -98,6 +108,7 @@ class PolicyGradientConfig(ConfigMixin):
             "num_updates",
             "updates_per_chunk",
         )
+        check_positive_ints(self, "test_episodes_per_step", optional=True)
         check_positive(self, "inner_step_size", "learning_rate", "max_grad_norm", "test_step_decay")
         check_positive(self, "final_learning_rate", optional=True)
         check_unit_interval(self, "gamma")
@@ -105,6 +116,7 @@ class PolicyGradientConfig(ConfigMixin):
         check_layer_sizes(self)
         check_choice(self, "activation", ("relu", "tanh"))
         check_choice(self, "baseline", pg.BASELINES)
+        check_choice(self, "test_baseline", TEST_BASELINES)
 
 
 @struct.dataclass
@@ -349,26 +361,40 @@ class MetaBatch:
     ) -> GradientAgent:
         """The meta-trained learner as a ``GradientAgent`` that adapts by the inner VPG step.
 
-        The agent's state is ``(adapted params, steps taken)``; step ``k`` has size
-        ``test_step_size(k)`` (``step_size`` / ``step_decay`` override the config's).
+        The agent's state is ``(adapted params, steps taken, baseline coefficients)``; step ``k``
+        has size ``test_step_size(k)`` (``step_size`` / ``step_decay`` override the config's).
+        The coefficients are the linear baseline's fit to the last batch, which the next step
+        subtracts when ``test_baseline="previous"`` (zeros, i.e. no baseline, at the first).
         """
-        model = self.model
+        model, c = self.model, self.config
+        previous = c.baseline == "linear" and c.test_baseline == "previous"
+        num_coef = pg.num_baseline_features(self.family.observation_size)
 
         def adapt(key, state, episodes):
-            task_params, step = state
+            task_params, step, coef = state
             alpha = self.test_step_size(step, step_size, step_decay)
-            adv = self.advantages(episodes)
+            if previous:
+                values = pg.linear_baseline_predict(coef, episodes)
+                adv = pg.advantages(episodes, c.gamma, c.baseline, c.normalize_advantages, values)
+                returns = pg.reward_to_go(episodes, c.gamma)
+                coef = pg.linear_baseline_coef(episodes, returns)
+            else:
+                adv = self.advantages(episodes)
             adapted = pg.inner_update(model.log_prob, task_params, episodes, adv, alpha, True)
-            return adapted, step + 1
+            return adapted, step + 1, coef
 
         def build(params):
             return GradientAgent(
                 name=name or self.name,
-                init=lambda key: (model.test_params(params), jnp.int32(0)),
+                init=lambda key: (
+                    model.test_params(params),
+                    jnp.int32(0),
+                    jnp.zeros((num_coef,), jnp.float32),
+                ),
                 begin_episode=lambda key, state: model.begin_fn(state[0])(key),
                 act=lambda key, state, context, obs: model.act_fn(state[0])(key, context, obs),
                 adapt=adapt,
-                episodes_per_adapt=self.config.episodes_per_step,
+                episodes_per_adapt=c.test_episodes_per_step or c.episodes_per_step,
             )
 
         # The pieces read only the learner, the family and the config; the seed merely chose the

@@ -130,8 +130,8 @@ def linear_baseline_features(obs: jax.Array) -> jax.Array:
     return jnp.concatenate([obs, obs**2, time, time**2, time**3, ones], axis=-1)
 
 
-def fit_linear_baseline(episodes: Episodes, targets: jax.Array) -> jax.Array:
-    """Least-squares fit of ``targets`` on the baseline features (valid steps only); predictions."""
+def linear_baseline_coef(episodes: Episodes, targets: jax.Array) -> jax.Array:
+    """Ridge least-squares coefficients of ``targets`` on the baseline features (valid steps)."""
     features = linear_baseline_features(episodes.obs)
     flat = features.reshape(-1, features.shape[-1])
     weights = episodes.mask.reshape(-1)
@@ -140,16 +140,39 @@ def fit_linear_baseline(episodes: Episodes, targets: jax.Array) -> jax.Array:
     # The ridge term is relative to the gram matrix's scale so it means the same in float32
     # whatever the number of steps.
     ridge = _BASELINE_RIDGE * (jnp.trace(gram) / gram.shape[0] + 1.0)
-    coef = jnp.linalg.solve(gram + ridge * jnp.eye(gram.shape[0]), flat.T @ (weights * y))
-    return (features @ coef) * episodes.mask
+    return jnp.linalg.solve(gram + ridge * jnp.eye(gram.shape[0]), flat.T @ (weights * y))
+
+
+def linear_baseline_predict(coef: jax.Array, episodes: Episodes) -> jax.Array:
+    """The linear baseline with coefficients ``coef`` at every step of ``episodes`` (0 on pads)."""
+    return (linear_baseline_features(episodes.obs) @ coef) * episodes.mask
+
+
+def num_baseline_features(observation_size: int) -> int:
+    """Length of the linear baseline's coefficient vector for ``observation_size`` observations."""
+    return 2 * observation_size + 4
+
+
+def fit_linear_baseline(episodes: Episodes, targets: jax.Array) -> jax.Array:
+    """Least-squares fit of ``targets`` on the baseline features (valid steps only); predictions."""
+    return linear_baseline_predict(linear_baseline_coef(episodes, targets), episodes)
 
 
 def advantages(
-    episodes: Episodes, gamma: float, baseline: str = "linear", normalize: bool = True
+    episodes: Episodes,
+    gamma: float,
+    baseline: str = "linear",
+    normalize: bool = True,
+    values: jax.Array | None = None,
 ) -> jax.Array:
-    """Per-step advantages of one task's batch of episodes, ``[E, T]`` (0 on padded steps)."""
+    """Per-step advantages of one task's batch of episodes, ``[E, T]`` (0 on padded steps).
+
+    ``values`` (``[E, T]``), when given, is the baseline subtracted from the returns instead of
+    the one ``baseline`` names (e.g. a baseline fitted to an earlier batch)."""
     returns = reward_to_go(episodes, gamma)
-    if baseline == "linear":
+    if values is not None:
+        adv = returns - values
+    elif baseline == "linear":
         adv = returns - fit_linear_baseline(episodes, returns)
     else:
         adv = returns
