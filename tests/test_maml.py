@@ -96,10 +96,9 @@ def _meta_batch(learner, seed=0):
     params = learner.init().params
     start = jax.vmap(model.task_params, in_axes=(None, 0))(params, indices)
     keys = jax.random.split(jax.random.PRNGKey(seed + 1), c.num_tasks)
-    pre, post, _ = jax.vmap(meta.collect)(start, keys, tasks)
-
+    pre, post, _ = meta.collect(start, keys, tasks)
     pre_ref, post_ref = jax.vmap(meta.reference_log_probs)(start, pre, post)
-    post_adv = jax.vmap(meta.advantages)(post)
+    post_adv = meta.batch_advantages(post)
     return params, (indices, pre, post, pre_ref, post_ref, post_adv)
 
 
@@ -261,6 +260,36 @@ def test_previous_test_baseline_subtracts_the_fit_to_the_last_batch(tiny_family)
     assert not np.allclose(ravel_pytree(other[0])[0], ravel_pytree(second[0])[0])
 
 
+def _merge(x):
+    """``[tasks, episodes, ...]`` -> ``[tasks * episodes, ...]``."""
+    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+
+@pytest.mark.slow
+def test_cross_task_baseline_is_fitted_to_the_other_tasks_on_every_device(tiny_family):
+    config = maml.Config(**{**TINY, "num_tasks": 4}, baseline="cross-task")
+    meta = maml.MAML(config, tiny_family).meta
+    policy = pg.GaussianPolicy(tiny_family, (8,))
+    params = policy.init(jax.random.PRNGKey(0))
+    tasks = tiny_family.tasks(4, "train")
+    keys = jax.random.split(jax.random.PRNGKey(1), 4)
+    episodes = jax.vmap(lambda k, t: policy.rollout(params, k, t, 3))(keys, tasks)
+    got = meta.batch_advantages(episodes)
+    for k in range(4):
+        rest = np.array([j for j in range(4) if j != k])
+        others = jax.tree.map(lambda x, rest=rest: _merge(x[rest]), episodes)
+        coef = pg.linear_baseline_coef(others, pg.reward_to_go(others, config.gamma))
+        mine = jax.tree.map(lambda x, k=k: x[k], episodes)
+        values = pg.linear_baseline_predict(coef, mine)
+        want = pg.advantages(mine, config.gamma, values=values)
+        np.testing.assert_allclose(got[k], want, rtol=2e-4, atol=2e-4)
+        assert not np.allclose(got[k], meta.advantages(mine), atol=1e-3)  # not its own fit
+    # Two devices with two tasks each: the fit sums over the device axis too.
+    halves = jax.tree.map(lambda x: x.reshape(2, 2, *x.shape[1:]), episodes)
+    split = jax.vmap(lambda e: meta.batch_advantages(e, "tasks"), axis_name="tasks")(halves)
+    np.testing.assert_allclose(split.reshape(got.shape), got, rtol=1e-4, atol=1e-4)
+
+
 def test_gradient_agent_trials_must_be_whole_batches(tiny_family):
     learner = maml.MAML(maml.Config(**TINY), tiny_family)
     agent = learner.agent(learner.init().params)
@@ -291,6 +320,7 @@ def test_maesn_test_trials_start_from_the_latent_prior(tiny_family):
         (maml.Config, "baseline", "value", "baseline"),
         (maml.Config, "outer", "sgd", "outer"),
         (maml.Config, "test_baseline", "stale", "test_baseline"),
+        (maml.Config, "baseline", "shared", "baseline"),
         (maml.Config, "test_episodes_per_step", 0, "positive integer"),
         (maml.Config, "max_kl", 0.0, "positive number"),
         (reptile.Config, "inner_steps", 0, "positive integer"),
@@ -301,6 +331,11 @@ def test_maesn_test_trials_start_from_the_latent_prior(tiny_family):
 def test_bad_configs_are_rejected(config_cls, field, value, message):
     with pytest.raises(Learn2RLError, match=message):
         config_cls(**{field: value})
+
+
+def test_cross_task_baseline_needs_other_tasks():
+    with pytest.raises(Learn2RLError, match="num_tasks >= 2"):
+        maml.Config(num_tasks=1, baseline="cross-task")
 
 
 def test_gradient_learners_refuse_discrete_families():

@@ -117,15 +117,17 @@ def ppo_outer_loss(meta: MetaBatch, params, indices, pre, post, pre_ref, post_re
     return jnp.mean(losses) + model.regularizer(params, indices)
 
 
-def collect_meta_batch(meta: MetaBatch, state: TrainState, slots: jax.Array):
-    """The data of one outer update on meta-batch ``slots``: each task's index, pre- and
-    post-update episodes, the reference log-probs of the policies that sampled them (constants,
-    fixed for every outer step) and the post-update advantages."""
+def collect_meta_batch(
+    meta: MetaBatch, state: TrainState, slots: jax.Array, axis: str | None = None
+):
+    """The data of one outer update on meta-batch ``slots``: each task's index, pre-update
+    batches (``InnerBatch``) and post-update episodes, the reference log-probs of the policies
+    that sampled them (constants, fixed for every outer step) and the post-update advantages."""
     tasks, indices, keys = meta.task_batch(state, slots)
     start = jax.vmap(meta.model.task_params, in_axes=(None, 0))(state.params, indices)
-    pre, post, _ = jax.vmap(meta.collect)(start, keys, tasks)
+    pre, post, _ = meta.collect(start, keys, tasks, axis)
     pre_ref, post_ref = jax.lax.stop_gradient(jax.vmap(meta.reference_log_probs)(start, pre, post))
-    post_adv = jax.vmap(meta.advantages)(post)
+    post_adv = meta.batch_advantages(post, axis)
     return indices, pre, post, pre_ref, post_ref, post_adv
 
 
@@ -134,7 +136,7 @@ def ppo_meta_update(meta: MetaBatch, state: TrainState, slots: jax.Array, axis: 
     device axis, over which gradients and metrics are averaged): collect pre- and post-update
     episodes per task, then ``ppo_epochs`` Adam steps on ``ppo_outer_loss``."""
     c = meta.config
-    indices, pre, post, pre_ref, post_ref, post_adv = collect_meta_batch(meta, state, slots)
+    indices, pre, post, pre_ref, post_ref, post_adv = collect_meta_batch(meta, state, slots, axis)
 
     def epoch(carry, _):
         params, opt_state = carry
@@ -150,7 +152,7 @@ def ppo_meta_update(meta: MetaBatch, state: TrainState, slots: jax.Array, axis: 
         epoch, (state.params, state.opt_state), None, length=c.ppo_epochs
     )
     metrics = {
-        "pre_return": jnp.mean(pre[0].returns),
+        "pre_return": jnp.mean(pre[0].episodes.returns),
         "trial_return": jnp.mean(post.returns),  # post-update return per episode
         "outer_loss": losses[0],
         "grad_norm": norms[0],
@@ -279,11 +281,14 @@ def trpo_step(meta: MetaBatch, params, batch, axis: str | None = None):
 def trpo_meta_update(meta: MetaBatch, state: TrainState, slots: jax.Array, axis: str | None = None):
     """One meta-update by TRPO on meta-batch ``slots`` (this device's share when ``axis`` names
     the device axis): collect pre- and post-update episodes per task, then ``trpo_step``."""
-    collected = collect_meta_batch(meta, state, slots)
+    collected = collect_meta_batch(meta, state, slots, axis)
     pre, post = collected[1], collected[2]
     batch = trpo_batch(meta, state.params, *collected)
     params, info = trpo_step(meta, state.params, batch, axis)
-    metrics = {"pre_return": jnp.mean(pre[0].returns), "trial_return": jnp.mean(post.returns)}
+    metrics = {
+        "pre_return": jnp.mean(pre[0].episodes.returns),
+        "trial_return": jnp.mean(post.returns),
+    }
     metrics.update(info)
     if axis is not None:
         metrics = jax.lax.pmean(metrics, axis)

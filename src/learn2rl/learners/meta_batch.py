@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,6 +45,7 @@ from learn2rl.rollout import Episodes, no_context, rollout_episodes
 from learn2rl.tasks.base import TaskFamily
 from learn2rl.types import AgentKind, GradientAgent
 
+BASELINES = (*pg.BASELINES, "cross-task")
 TEST_BASELINES = ("refit", "previous")
 
 
@@ -85,7 +86,12 @@ class PolicyGradientConfig(ConfigMixin):
     gamma: float = 0.99
     """Discount of the returns (rllab's default)."""
     baseline: str = "linear"
-    """Baseline subtracted from the returns: "linear" (feature regression) or "none"."""
+    """Baseline subtracted from the returns during meta-training: "linear" (feature regression
+    fitted to the task's own batch), "cross-task" (the same regression fitted to the *other*
+    tasks' batches of the meta-batch at the same step: the paper code shared one rllab baseline
+    across the meta-batch and refit it on each task in turn, so each task's step subtracted a fit
+    to another task's episodes) or "none". Meta-test steps use the linear baseline unless this is
+    "none" (``test_baseline`` says which fit)."""
     normalize_advantages: bool = True
     """Scale each task's advantages to zero mean and unit variance."""
     test_baseline: str = "refit"
@@ -115,8 +121,17 @@ class PolicyGradientConfig(ConfigMixin):
         check_seed(self)
         check_layer_sizes(self)
         check_choice(self, "activation", ("relu", "tanh"))
-        check_choice(self, "baseline", pg.BASELINES)
+        check_choice(self, "baseline", BASELINES)
+        if self.baseline == "cross-task" and self.num_tasks < 2:
+            raise Learn2RLError("config.baseline='cross-task' needs num_tasks >= 2")
         check_choice(self, "test_baseline", TEST_BASELINES)
+
+
+class InnerBatch(NamedTuple):
+    """One inner step's data for one task: its episodes and their (constant) advantages."""
+
+    episodes: Episodes
+    adv: jax.Array
 
 
 @struct.dataclass
@@ -266,8 +281,28 @@ class MetaBatch:
         return tasks, indices, keys
 
     def advantages(self, episodes: Episodes) -> jax.Array:
+        """One task's advantages with a baseline fitted to its own batch (none if "none")."""
         c = self.config
-        return pg.advantages(episodes, c.gamma, c.baseline, c.normalize_advantages)
+        baseline = "none" if c.baseline == "none" else "linear"
+        return pg.advantages(episodes, c.gamma, baseline, c.normalize_advantages)
+
+    def batch_advantages(self, episodes: Episodes, axis: str | None = None) -> jax.Array:
+        """Advantages of a meta-batch's episodes (leading task axis) under ``config.baseline``;
+        "cross-task" fits each task's baseline to every other task of the meta-batch, summed
+        over ``axis`` (the devices) too."""
+        c = self.config
+        if c.baseline != "cross-task":
+            return jax.vmap(self.advantages)(episodes)
+        returns = jax.vmap(pg.reward_to_go, in_axes=(0, None))(episodes, c.gamma)
+        gram, moment = jax.vmap(pg.linear_baseline_moments)(episodes, returns)
+        total = (jnp.sum(gram, axis=0), jnp.sum(moment, axis=0))
+        if axis is not None:
+            total = jax.lax.psum(total, axis)
+        coef = jax.vmap(pg.linear_baseline_solve)(total[0] - gram, total[1] - moment)
+        values = jax.vmap(pg.linear_baseline_predict)(coef, episodes)
+        return jax.vmap(
+            lambda e, v: pg.advantages(e, c.gamma, "linear", c.normalize_advantages, v)
+        )(episodes, values)
 
     def rollout(self, task_params, key, task) -> Episodes:
         """``episodes_per_step`` episodes of ``task`` with the policy of ``task_params``."""
@@ -281,45 +316,50 @@ class MetaBatch:
             self.model.begin_fn(task_params),
         )
 
-    def adapt(self, task_params, episodes: Episodes, ref_log_prob=None, first_order=None):
-        """One inner VPG step on one task's episodes (differentiable in ``task_params``)."""
+    def adapt(self, task_params, batch: InnerBatch, ref_log_prob=None, first_order=None):
+        """One inner VPG step on one task's batch (differentiable in ``task_params``)."""
         first_order = self.first_order if first_order is None else first_order
         return pg.inner_update(
             self.model.log_prob,
             task_params,
-            episodes,
-            self.advantages(episodes),
+            batch.episodes,
+            batch.adv,
             self.model.step_size(),
             first_order,
             ref_log_prob,
         )
 
-    def collect(self, task_params, key, task):
-        """Pre-update episodes of each inner step and the post-update episodes, for one task."""
+    def collect(self, start, keys: jax.Array, tasks, axis: str | None = None, post: bool = True):
+        """The inner steps of a meta-batch (leading task axis on ``start``, ``keys``, ``tasks``):
+        for each step, every task's episodes (the same key per task as ever: ``split(key,
+        inner_steps + post)``), their advantages (``batch_advantages``, so a cross-task baseline
+        sees the whole batch) and the step. Returns the ``InnerBatch`` of each step, the
+        post-update episodes (None unless ``post``) and the adapted parameters."""
         c = self.config
-        keys = jax.random.split(key, c.inner_steps + 1)
+        keys = jax.vmap(lambda k: jax.random.split(k, c.inner_steps + int(post)))(keys)
+        rollout = jax.vmap(self.rollout)
         pre = []
-        adapted = task_params
+        adapted = start
         for k in range(c.inner_steps):
-            episodes = self.rollout(adapted, keys[k], task)
-            pre.append(episodes)
-            adapted = jax.lax.stop_gradient(self.adapt(adapted, episodes))
-        post = self.rollout(adapted, keys[-1], task)
-        return pre, post, adapted
+            episodes = rollout(adapted, keys[:, k], tasks)
+            pre.append(InnerBatch(episodes, self.batch_advantages(episodes, axis)))
+            adapted = jax.lax.stop_gradient(jax.vmap(self.adapt)(adapted, pre[-1]))
+        after = rollout(adapted, keys[:, -1], tasks) if post else None
+        return pre, after, adapted
 
-    def adapted_params(self, task_params, pre: list[Episodes], ref_log_probs: list):
-        """``task_params`` after the inner steps on ``pre`` (differentiable)."""
-        for episodes, ref in zip(pre, ref_log_probs, strict=True):
-            task_params = self.adapt(task_params, episodes, ref)
+    def adapted_params(self, task_params, pre: list[InnerBatch], ref_log_probs: list):
+        """``task_params`` after the inner steps on ``pre`` (differentiable; one task)."""
+        for batch, ref in zip(pre, ref_log_probs, strict=True):
+            task_params = self.adapt(task_params, batch, ref)
         return task_params
 
-    def reference_log_probs(self, task_params, pre: list[Episodes], post: Episodes):
+    def reference_log_probs(self, task_params, pre: list[InnerBatch], post: Episodes):
         """Log-probs of each batch under the policy that sampled it: ``task_params`` for the
         first pre-update batch, then the policy after each inner step (one task)."""
         refs = []
-        for episodes in pre:
-            refs.append(self.model.log_prob(task_params, episodes))
-            task_params = self.adapt(task_params, episodes, refs[-1])
+        for batch in pre:
+            refs.append(self.model.log_prob(task_params, batch.episodes))
+            task_params = self.adapt(task_params, batch, refs[-1])
         return refs, self.model.log_prob(task_params, post)
 
     # --- training chunks ----------------------------------------------------------------------
@@ -367,7 +407,7 @@ class MetaBatch:
         subtracts when ``test_baseline="previous"`` (zeros, i.e. no baseline, at the first).
         """
         model, c = self.model, self.config
-        previous = c.baseline == "linear" and c.test_baseline == "previous"
+        previous = c.baseline != "none" and c.test_baseline == "previous"
         num_coef = pg.num_baseline_features(self.family.observation_size)
 
         def adapt(key, state, episodes):

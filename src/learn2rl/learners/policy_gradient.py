@@ -130,17 +130,25 @@ def linear_baseline_features(obs: jax.Array) -> jax.Array:
     return jnp.concatenate([obs, obs**2, time, time**2, time**3, ones], axis=-1)
 
 
-def linear_baseline_coef(episodes: Episodes, targets: jax.Array) -> jax.Array:
-    """Ridge least-squares coefficients of ``targets`` on the baseline features (valid steps)."""
+def linear_baseline_moments(episodes: Episodes, targets: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The normal equations' pieces ``(X^T W X, X^T W y)`` of the baseline features of
+    ``episodes`` against ``targets`` (valid steps only); they add up over batches."""
     features = linear_baseline_features(episodes.obs)
     flat = features.reshape(-1, features.shape[-1])
     weights = episodes.mask.reshape(-1)
-    y = targets.reshape(-1)
-    gram = (flat * weights[:, None]).T @ flat
-    # The ridge term is relative to the gram matrix's scale so it means the same in float32
-    # whatever the number of steps.
+    return (flat * weights[:, None]).T @ flat, flat.T @ (weights * targets.reshape(-1))
+
+
+def linear_baseline_solve(gram: jax.Array, moment: jax.Array) -> jax.Array:
+    """Ridge coefficients from the normal equations' pieces. The ridge term is relative to the
+    gram matrix's scale so it means the same in float32 whatever the number of steps."""
     ridge = _BASELINE_RIDGE * (jnp.trace(gram) / gram.shape[0] + 1.0)
-    return jnp.linalg.solve(gram + ridge * jnp.eye(gram.shape[0]), flat.T @ (weights * y))
+    return jnp.linalg.solve(gram + ridge * jnp.eye(gram.shape[0]), moment)
+
+
+def linear_baseline_coef(episodes: Episodes, targets: jax.Array) -> jax.Array:
+    """Ridge least-squares coefficients of ``targets`` on the baseline features (valid steps)."""
+    return linear_baseline_solve(*linear_baseline_moments(episodes, targets))
 
 
 def linear_baseline_predict(coef: jax.Array, episodes: Episodes) -> jax.Array:

@@ -70,18 +70,10 @@ class Reptile(MetaBatchLearner):
         ``theta - mean_i(phi_i)`` (averaged over ``axis``, the devices)."""
         c, meta = self.config, self.meta
         tasks, _, keys = meta.task_batch(state, slots)
-
-        def run_task(key, task):
-            phi, returns = state.params, []
-            for step_key in jax.random.split(key, c.inner_steps):
-                episodes = meta.rollout(phi, step_key, task)
-                returns.append(jnp.mean(episodes.returns))
-                phi = meta.adapt(phi, episodes)
-            return phi, jnp.stack(returns)
-
-        phis, returns = jax.vmap(run_task)(keys, tasks)
+        start = jax.tree.map(lambda p: jnp.broadcast_to(p, (len(slots), *p.shape)), state.params)
+        batches, _, phis = meta.collect(start, keys, tasks, axis, post=False)
         direction = pg.reptile_direction(state.params, phis)
-        mean_returns = jnp.mean(returns, axis=0)
+        mean_returns = jnp.stack([jnp.mean(b.episodes.returns) for b in batches])
         if axis is not None:
             direction, mean_returns = jax.lax.pmean((direction, mean_returns), axis)
         updates, opt_state = meta.optimizer.update(direction, state.opt_state, state.params)
