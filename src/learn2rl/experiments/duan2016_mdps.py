@@ -67,13 +67,14 @@ def rl2_config(num_episodes: int, quick: bool) -> Config:
     agent from about 120 to 139.7 +- 1.1 over three seeds, the expected-reward target and lambda
     0.6 to 149.5 acting greedily (one seed; docs/learners/rl2.md). The cell's agent acts by
     sampling or greedily, whichever earns more on training MDPs (``rl2_action_selection``).
-    n = 10 and 25 train for 6,000 updates: at 3,000 the means over three seeds were 149.1 +- 1.4
-    (BEB 150.0) and 401.8 +- 6.8 (OPSRL 424.5); at 6,000, 152.3 +- 0.8 (5 seeds) and 424.4 +- 3.7
+    n = 10 trains for 6,000 updates and n = 25 for 10,000 (the paper's most): at 3,000 the means
+    over three seeds were 149.1 +- 1.4 (BEB 150.0) and 401.8 +- 6.8 (OPSRL 424.5); at 6,000,
+    152.3 +- 0.8 (5 seeds) and 424.4 +- 3.7; n = 25 at 10,000, 427.6 +- 5.1
     (docs/results/duan2016.md).
     """
-    updates, num_tasks = {10: (6000, 256), 25: (6000, 128)}.get(num_episodes, (600, 64))
-    if quick:
-        updates = max(updates // 200 * 50, 150)  # a quarter, in whole chunks of 50
+    updates, num_tasks = {10: (6000, 256), 25: (10000, 128)}.get(num_episodes, (600, 64))
+    if quick:  # a quarter of 6,000 (n = 10 and 25) or of 600, in whole chunks of 50
+        updates = max(min(updates, 6000) // 200 * 50, 150)
     return Config(
         task=TASK,
         num_episodes=num_episodes,
