@@ -408,14 +408,15 @@ class MetaBatch:
         """
         model, c = self.model, self.config
         previous = c.baseline != "none" and c.test_baseline == "previous"
-        num_coef = pg.num_baseline_features(self.family.observation_size)
+        obs = jnp.zeros((1, 1, self.family.observation_size), jnp.float32)
+        num_coef = pg.linear_baseline_features(obs).shape[-1]
 
         def adapt(key, state, episodes):
             task_params, step, coef = state
             alpha = self.test_step_size(step, step_size, step_decay)
             if previous:
                 values = pg.linear_baseline_predict(coef, episodes)
-                adv = pg.advantages(episodes, c.gamma, c.baseline, c.normalize_advantages, values)
+                adv = pg.advantages(episodes, c.gamma, "linear", c.normalize_advantages, values)
                 returns = pg.reward_to_go(episodes, c.gamma)
                 coef = pg.linear_baseline_coef(episodes, returns)
             else:

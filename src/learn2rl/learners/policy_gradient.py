@@ -156,11 +156,6 @@ def linear_baseline_predict(coef: jax.Array, episodes: Episodes) -> jax.Array:
     return (linear_baseline_features(episodes.obs) @ coef) * episodes.mask
 
 
-def num_baseline_features(observation_size: int) -> int:
-    """Length of the linear baseline's coefficient vector for ``observation_size`` observations."""
-    return 2 * observation_size + 4
-
-
 def fit_linear_baseline(episodes: Episodes, targets: jax.Array) -> jax.Array:
     """Least-squares fit of ``targets`` on the baseline features (valid steps only); predictions."""
     return linear_baseline_predict(linear_baseline_coef(episodes, targets), episodes)
