@@ -48,9 +48,8 @@ STEPS = finn2017.ADAPT_STEPS + 1  # batches: before adaptation, then after 1, 2,
 
 def goal_tasks(family, which: str, num_tasks: int):
     """The tasks of one ``--goals`` choice on the point-navigation family."""
-    held_out = family.tasks(num_tasks, "test")
     if which == "held-out":
-        return held_out
+        return family.tasks(num_tasks, "test")
     goals = jnp.asarray(finn2017.paper_test_goals(), jnp.float32)
     return family.tasks(len(goals), "test").replace(goal=goals)
 
