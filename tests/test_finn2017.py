@@ -120,15 +120,24 @@ def test_select_step_decay_picks_the_best_agent_on_steps_two_and_later():
     assert best == 0.25
 
 
+def test_trials_hold_every_test_batch_of_the_largest_learner():
+    steps = finn2017.ADAPT_STEPS + 1
+    rl2_config = finn2017.RL2_CONFIG
+    assert finn2017.trial_episodes({"maml": maml.Config(episodes_per_step=20)}) == 20 * steps
+    # A test batch other than the training batch sizes the trial and the adaptation batches.
+    wide = maml.Config(episodes_per_step=20, test_episodes_per_step=40)
+    assert finn2017.trial_episodes({"maml": wide, "rl2": rl2_config}) == 40 * steps
+    assert finn2017._per_batch(wide) == 40
+    assert finn2017._per_batch(rl2_config) == 1
+
+
 @pytest.mark.long
 def test_tiny_pointnav_reproduction_writes_its_outputs(tmp_path):
     config = maml.Config(hidden_sizes=(8,), num_tasks=2, episodes_per_step=2, num_updates=2,
                          updates_per_chunk=1, ppo_epochs=1)  # fmt: skip
     spec = dataclasses.replace(
-        finn2017.POINTNAV,
-        learned=(Learned("maml", "maml", config, config),),
-        num_episodes=2 * (finn2017.ADAPT_STEPS + 1),
-    )
+        finn2017.POINTNAV, learned=(Learned("maml", "maml", config, config),)
+    )  # the trial: 4 batches of the config's 2 episodes
     outcome = pipeline.run(spec, tmp_path, quick=True, progress=False, num_test_tasks=3)
     for name in (
         "report.md",

@@ -82,8 +82,17 @@ CHEETAH_PAPER = CHEETAH_CONFIG.replace(outer="trpo", num_updates=500)
 
 
 def _per_batch(config) -> int:
-    """Episodes per adaptation step: a gradient learner's batch; RL^2 adapts every episode."""
-    return getattr(config, "episodes_per_step", 1)
+    """Episodes per adaptation step at meta-test: a gradient learner's test batch (its
+    ``test_episodes_per_step``, else its training batch); RL^2 adapts every episode."""
+    return getattr(config, "test_episodes_per_step", None) or getattr(
+        config, "episodes_per_step", 1
+    )
+
+
+def trial_episodes(configs: dict) -> int:
+    """Episodes of one evaluation trial: ``ADAPT_STEPS + 1`` batches of the largest test batch
+    among the learners (a learner with smaller batches leaves the rest of the trial unused)."""
+    return (ADAPT_STEPS + 1) * max(_per_batch(config) for config in configs.values())
 
 
 def meta_test_agent(learner, state, name: str, family):
@@ -174,7 +183,7 @@ def draw_adaptation(outcome, path: Path, hide=("random-init",)) -> None:
 def draw_trajectories(outcome, path: Path) -> None:
     """Where MAML's point went on three held-out tasks, before and after one step (seed 0)."""
     result, length = outcome.results["maml"][0], outcome.family.episode_length
-    per_batch = outcome.configs["maml"].episodes_per_step
+    per_batch = _per_batch(outcome.configs["maml"])
     with figure(path, ncols=3, size=(10, 3.6)) as axes:
         for i, ax in enumerate(axes):
             for batch, color in ((0, "tab:gray"), (1, "tab:blue")):
@@ -256,8 +265,9 @@ CHEETAH_FINDINGS = (
 def _intro(episodes: int) -> str:
     return (
         f"Every method runs {ADAPT_STEPS + 1} batches of episodes on each held-out task, a trial "
-        f"of {episodes} episodes. The first table is the total return over that trial, the "
-        "paper's table below it the mean episode return of each batch."
+        f"of {episodes} episodes by default ({ADAPT_STEPS + 1} test batches of the gradient "
+        "learners). The first table is the total return over that trial, the paper's table "
+        "below it the mean episode return of each batch."
     )
 
 
@@ -277,7 +287,7 @@ POINTNAV = Experiment(
     intro=_intro(20 * (ADAPT_STEPS + 1)),
     num_test_tasks=200,
     quick_test_tasks=100,
-    num_episodes=20 * (ADAPT_STEPS + 1),
+    num_episodes=trial_episodes,
     record_obs=True,  # for the trajectories
     analyses=(Analysis("adaptation", adaptation_rows),),
     figures=(
@@ -305,7 +315,7 @@ CHEETAH_DIR = dataclasses.replace(
     intro=_intro(20 * (ADAPT_STEPS + 1)),
     num_test_tasks=40,
     quick_test_tasks=10,
-    num_episodes=20 * (ADAPT_STEPS + 1),
+    num_episodes=trial_episodes,
     record_obs=False,
     figures=(
         Figure("adaptation.png", POINTNAV.figures[0].caption, partial(draw_adaptation, hide=())),

@@ -268,6 +268,8 @@ def run(
     if spec.evaluate is None:
         family = make(spec.task or first.task)
         num_episodes = spec.num_episodes or first.num_episodes
+        if callable(num_episodes):
+            num_episodes = num_episodes(configs)
         tasks = family.tasks(num_tasks, "test")
     else:  # no task family (functions, not tasks): spec.evaluate scores the learners
         family, tasks, num_episodes = None, None, 0

@@ -101,7 +101,9 @@ class Experiment:
     quick_seeds: int = 1
     reference: dict[str, float] | None = field(default=None)  # published number per row
     task: str | None = None  # the evaluation family; default: the first learner's training task
-    num_episodes: int | None = None  # episodes per evaluation trial; default: the learner's
+    # Episodes per evaluation trial: a number, or a function of the learned configs (by name)
+    # when the trial follows a setting (a test batch); default: the first learner's.
+    num_episodes: int | Callable[[dict[str, Any]], int] | None = None
     record_obs: bool = False  # keep every step's observation (analyses that need states)
     # Agents a baseline name cannot express (e.g. built from the trained learner); called with
     # (family, num_episodes) and appended after the named baselines.

@@ -301,8 +301,8 @@ class MetaBatch:
         coef = jax.vmap(pg.linear_baseline_solve)(total[0] - gram, total[1] - moment)
         values = jax.vmap(pg.linear_baseline_predict)(coef, episodes)
         return jax.vmap(
-            lambda e, v: pg.advantages(e, c.gamma, "linear", c.normalize_advantages, v)
-        )(episodes, values)
+            lambda e, v, r: pg.advantages(e, c.gamma, "linear", c.normalize_advantages, v, r)
+        )(episodes, values, returns)
 
     def rollout(self, task_params, key, task) -> Episodes:
         """``episodes_per_step`` episodes of ``task`` with the policy of ``task_params``."""
@@ -416,8 +416,10 @@ class MetaBatch:
             alpha = self.test_step_size(step, step_size, step_decay)
             if previous:
                 values = pg.linear_baseline_predict(coef, episodes)
-                adv = pg.advantages(episodes, c.gamma, "linear", c.normalize_advantages, values)
                 returns = pg.reward_to_go(episodes, c.gamma)
+                adv = pg.advantages(
+                    episodes, c.gamma, "linear", c.normalize_advantages, values, returns
+                )
                 coef = pg.linear_baseline_coef(episodes, returns)
             else:
                 adv = self.advantages(episodes)

@@ -167,12 +167,15 @@ def advantages(
     baseline: str = "linear",
     normalize: bool = True,
     values: jax.Array | None = None,
+    returns: jax.Array | None = None,
 ) -> jax.Array:
     """Per-step advantages of one task's batch of episodes, ``[E, T]`` (0 on padded steps).
 
     ``values`` (``[E, T]``), when given, is the baseline subtracted from the returns instead of
-    the one ``baseline`` names (e.g. a baseline fitted to an earlier batch)."""
-    returns = reward_to_go(episodes, gamma)
+    the one ``baseline`` names (e.g. a baseline fitted to an earlier batch); ``returns``, when
+    given, is the batch's ``reward_to_go`` already computed for that fit."""
+    if returns is None:
+        returns = reward_to_go(episodes, gamma)
     if values is not None:
         adv = returns - values
     elif baseline == "linear":
