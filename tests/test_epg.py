@@ -5,6 +5,8 @@ runner, and (slow) that the inner loop learns the point-direction task."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,9 +30,11 @@ TINY = dict(
     context_size=4,
     head_size=4,
     fitness_episodes=1,
+    validation_tasks=2,
 )
-# Four updates in two chunks of two: what the runner test trains (and resumes).
-CONFIG = Config(num_updates=4, updates_per_chunk=2, **TINY)
+# Four updates in two chunks of two: what the runner test trains (and resumes); the loss is
+# validated at update 3 (every 3) and after the last update.
+CONFIG = Config(num_updates=4, updates_per_chunk=2, validation_every=3, **TINY)
 
 
 def assert_trees_equal(a, b):
@@ -205,6 +209,8 @@ def test_the_ppo_weight_falls_from_one_to_zero_over_the_first_fraction():
         (lambda: Config(es_sigma=0.0), "config.es_sigma must be a positive number"),
         (lambda: Config(weight_decay=-1.0), "config.weight_decay must be >= 0"),
         (lambda: Config(time_input=1), "config.time_input must be true or false"),
+        (lambda: Config(validation_every=-1), "config.validation_every must be an integer >= 0"),
+        (lambda: Config(validation_tasks=0), "config.validation_tasks must be a positive integer"),
         (lambda: Config(policy_hidden_sizes=()), "config.policy_hidden_sizes must be positive"),
         (lambda: Config.from_dict({"sigma": 0.1}), "unknown epg config field(s): sigma"),
         (lambda: EPG(Config(task="bandit/independent-2arm")), "config.task must be a continuous"),
@@ -259,6 +265,23 @@ def test_a_run_cut_after_its_first_chunk_resumes_to_the_uninterrupted_run(
         lambda a, b: float(jnp.abs(a - b).max()), resumed.loss_params, fresh.loss_params
     )
     assert max(jax.tree_util.tree_leaves(moved)) > 0
+    # Validation: the initial loss is scored at init, the ES mean at updates 3 and 4 (the last);
+    # the run's result is the best of them, and rescoring it gives its recorded score.
+    initial = float(fresh.best_score)
+    assert [row["validation"] for row in rows[:2]] == [initial, initial]
+    assert rows[2]["validation"] != initial
+    best = [max(initial, *(row["validation"] for row in rows[: i + 1])) for i in range(4)]
+    assert [row["validation_best"] for row in rows] == best
+    rescored = learner.validation_score(resumed.params["loss"], resumed.key)
+    np.testing.assert_allclose(float(rescored), best[-1], rtol=1e-5)
+
+
+@pytest.mark.long
+def test_without_validation_the_result_is_the_last_es_mean():
+    learner = EPG(dataclasses.replace(CONFIG, validation_every=0))
+    state, metrics = learner.train_chunk(learner.init(), 2)
+    assert "validation" not in metrics
+    assert_trees_equal(state.params["loss"], state.loss_params)
 
 
 @pytest.mark.long

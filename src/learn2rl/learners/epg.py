@@ -134,6 +134,13 @@ class Config(ConfigMixin):
     (``- outer_l2 * theta``)."""
     fitness_episodes: int = 3
     """Episodes of the final policy whose mean return is the fitness (official: 3)."""
+    validation_every: int = 10
+    """Every this many generations the ES mean trains fresh policies with the PPO weight at 0 on
+    ``validation_tasks`` fixed training-split tasks, and the best-scoring loss so far is kept as
+    the run's result (``TrainState.params``), as the official ``ES.train`` keeps the theta of its
+    best test run (every ``plot_freq`` = 10 epochs, 7 lifetimes); 0 keeps the last mean."""
+    validation_tasks: int = 32
+    """Tasks (one lifetime each, the same ones at every validation) scoring the ES mean."""
     common_tasks: bool = True
     """All members of a generation train on the same tasks with the same random draws (common
     random numbers: an antithetic pair then differs by its noise only); the official code gives
@@ -155,7 +162,13 @@ class Config(ConfigMixin):
             "context_size",
             "head_size",
             "fitness_episodes",
+            "validation_tasks",
         )
+        every = self.validation_every
+        if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+            raise Learn2RLError(
+                f"config.validation_every must be an integer >= 0, got {self.validation_every!r}"
+            )
         if self.population_size % 2:
             raise Learn2RLError(
                 "config.population_size must be even (antithetic pairs), "
@@ -545,10 +558,15 @@ class TrainState:
     es_opt_state: Any  # the ES optimiser's state (Adam moments, step count)
     update: jax.Array
     key: jax.Array
+    best_loss_params: Any  # the ES mean that scored best on the validation tasks so far
+    best_score: jax.Array  # its validation score (mean final return, PPO weight 0)
+    last_score: jax.Array  # the latest validation score
 
     @property
     def params(self) -> dict[str, Any]:
-        return {"loss": self.loss_params}
+        """The run's result: the best-validated loss (the last ES mean when
+        ``validation_every`` is 0, which keeps ``best_loss_params`` equal to it)."""
+        return {"loss": self.best_loss_params}
 
 
 def open_es(config: Config, template) -> tuple[Any, Any]:
@@ -578,6 +596,9 @@ def open_es(config: Config, template) -> tuple[Any, Any]:
     return strategy, strategy.default_params
 
 
+VALIDATION_STREAM = 0x7A11D  # folded into the run key: the validation tasks' own stream
+
+
 class EPG:
     """Evolved Policy Gradients on a continuous-control task family (see the module text)."""
 
@@ -603,6 +624,7 @@ class EPG:
         template = self.core.init_loss(jax.random.PRNGKey(0))
         self.strategy, self.es_params = open_es(config, template)
         self._lifetimes: dict[int, Callable] = {}
+        self._validation_jit = jax.jit(self.validation_score)
 
     @property
     def steps_per_update(self) -> int:
@@ -616,13 +638,53 @@ class EPG:
         k_loss, k_es, k_run = jax.random.split(key, 3)
         loss_params = self.core.init_loss(k_loss)
         es_state = self.strategy.init(k_es, loss_params, self.es_params)
+        score = self._validation_jit(loss_params, k_run) if self.config.validation_every else 0.0
         state = TrainState(
             loss_params=loss_params,
             es_opt_state=es_state.opt_state,
             update=jnp.int32(0),
             key=k_run,
+            best_loss_params=loss_params,
+            best_score=jnp.float32(score),
+            last_score=jnp.float32(score),
         )
         return self.place(state)
+
+    def validation_score(self, loss_params, run_key: jax.Array) -> jax.Array:
+        """Mean final return of fresh policies trained by ``loss_params`` alone (PPO weight 0)
+        on ``validation_tasks`` training-split tasks, the same tasks and draws for every call
+        with the same run key, so that two validations compare the losses and not the luck."""
+        c = self.config
+        k_tasks, k_life = jax.random.split(jax.random.fold_in(run_key, VALIDATION_STREAM))
+        keys = jax.random.split(k_tasks, c.validation_tasks)
+        tasks = jax.vmap(lambda k: self.family.sample(k, "train"))(keys)
+        lives = jax.random.split(k_life, c.validation_tasks)
+        per_task = jax.vmap(self.core.lifetime, in_axes=(None, 0, 0, None))
+        return jnp.mean(per_task(loss_params, tasks, lives, jnp.float32(0.0))["final_return"])
+
+    def _validate(self, state: TrainState) -> TrainState:
+        """Score the ES mean every ``validation_every`` generations and after the last one; keep
+        the best loss."""
+        every = self.config.validation_every
+        if not every:
+            return state.replace(best_loss_params=state.loss_params)
+
+        def check(state):
+            score = self.validation_score(state.loss_params, state.key)
+            better = score > state.best_score
+            best = jax.tree_util.tree_map(
+                lambda new, old: jnp.where(better, new, old),
+                state.loss_params,
+                state.best_loss_params,
+            )
+            return state.replace(
+                best_loss_params=best,
+                best_score=jnp.maximum(score, state.best_score),
+                last_score=score,
+            )
+
+        due = (state.update % every == 0) | (state.update == self.config.num_updates)
+        return jax.lax.cond(due, check, lambda s: s, state)
 
     def place(self, state: TrainState) -> TrainState:
         return self.chunks.place(state)
@@ -659,6 +721,13 @@ class EPG:
         returns = jnp.mean(results["final_return"], axis=1)  # [population]
         es_state, _ = self.strategy.tell(k_tell, population, -returns, es_state, self.es_params)
         loss_params = self.strategy.get_mean(es_state)
+        state = self._validate(
+            state.replace(
+                loss_params=loss_params,
+                es_opt_state=es_state.opt_state,
+                update=state.update + 1,
+            )
+        )
         metrics = {
             "fitness": jnp.mean(returns),
             "fitness_max": jnp.max(returns),
@@ -667,11 +736,9 @@ class EPG:
             "ppo_weight": alpha,
             "loss_param_norm": optax.tree.norm(loss_params),
         }
-        state = state.replace(
-            loss_params=loss_params,
-            es_opt_state=es_state.opt_state,
-            update=state.update + 1,
-        )
+        if c.validation_every:
+            metrics["validation"] = state.last_score
+            metrics["validation_best"] = state.best_score
         return state, metrics
 
     def _local_updates(self, state: TrainState, members: jax.Array, *, num_updates: int):
