@@ -248,6 +248,8 @@ SPEC = Experiment(
     ),
     seeds=3,
     quick_seeds=1,
-    num_test_tasks=64,
-    quick_test_tasks=32,
+    # A loss's final return varies much more over directions than PPO's (it fails on some
+    # sectors of the circle): 64 directions put one loss at 15.3 and 256 at 17.3.
+    num_test_tasks=256,
+    quick_test_tasks=64,
 )
