@@ -138,7 +138,10 @@ class Config(ConfigMixin):
     """Every this many generations the ES mean trains fresh policies with the PPO weight at 0 on
     ``validation_tasks`` fixed training-split tasks, and the best-scoring loss so far is kept as
     the run's result (``TrainState.params``), as the official ``ES.train`` keeps the theta of its
-    best test run (every ``plot_freq`` = 10 epochs, 7 lifetimes); 0 keeps the last mean."""
+    best test run (every ``plot_freq`` = 10 epochs, 7 lifetimes); 0 keeps the last mean. In a
+    ``learn2rl sweep`` (seeds vmapped, so the generation counter is batched) the validation
+    lifetimes are computed every generation and kept only when due: about
+    ``validation_tasks / (population_size * tasks_per_member)`` more work per generation."""
     validation_tasks: int = 32
     """Tasks (one lifetime each, the same ones at every validation) scoring the ES mean."""
     common_tasks: bool = True
