@@ -86,14 +86,15 @@ def evaluate(outcome, num_tasks: int) -> dict:
         family = learner.family
         tasks = family.tasks(num_tasks, "test")
         best.append(float(np.mean(jax.vmap(family.best_return)(tasks))))
-        epg = learner.train_policies(state.params["loss"], tasks, key, 0.0)
+        loss = state.params["loss"]  # the best-validated ES mean
+        epg = learner.train_policies(loss, tasks, key, 0.0)
         record("epg", TASK, epg)
-        record("ppo", TASK, learner.train_policies(state.params["loss"], tasks, key, 1.0))
+        record("ppo", TASK, learner.train_policies(loss, tasks, key, 1.0))
         random_loss = learner.random_loss(RANDOM_LOSS_SEED)
         record("random loss", TASK, learner.train_policies(random_loss, tasks, key, 0.0))
         # The same loss on the opposite directions: velocity along +d under d and under -d.
         flipped = tasks.replace(direction=-tasks.direction)
-        back = learner.train_policies(state.params["loss"], flipped, key, 0.0)
+        back = learner.train_policies(loss, flipped, key, 0.0)
         d = np.asarray(tasks.direction)
         along = np.sum(np.asarray(epg["final_velocity"]) * d, -1)
         along_flipped = np.sum(np.asarray(back["final_velocity"]) * d, -1)
@@ -106,15 +107,16 @@ def evaluate(outcome, num_tasks: int) -> dict:
         )
     for learner, state in outcome.trained.get("epg-ood", []):
         tasks = learner.family.tasks(num_tasks, "test")  # left half: never seen in training
+        loss = state.params["loss"]
         record(
             "epg (out of distribution)",
             OOD_TASK,
-            learner.train_policies(state.params["loss"], tasks, key, 0.0),
+            learner.train_policies(loss, tasks, key, 0.0),
         )
         record(
             "ppo (out of distribution)",
             OOD_TASK,
-            learner.train_policies(state.params["loss"], tasks, key, 1.0),
+            learner.train_policies(loss, tasks, key, 1.0),
         )
     outcome.analyses["curves"] = curves
     outcome.analyses["final"] = per_seed

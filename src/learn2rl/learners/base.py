@@ -292,6 +292,14 @@ def check_positive_ints(config: Any, *names: str, optional: bool = False) -> Non
             raise Learn2RLError(f"config.{name} must be a positive integer, got {value!r}")
 
 
+def check_non_negative_ints(config: Any, *names: str) -> None:
+    """Integers >= 0 (counts and intervals where 0 switches something off)."""
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise Learn2RLError(f"config.{name} must be an integer >= 0, got {value!r}")
+
+
 def check_positive(config: Any, *names: str, optional: bool = False) -> None:
     """Positive numbers (``None`` allowed too when ``optional``)."""
     for name in names:

@@ -59,6 +59,7 @@ from learn2rl.learners.base import (
     ShardedChunks,
     check_layer_sizes,
     check_non_negative,
+    check_non_negative_ints,
     check_positive,
     check_positive_ints,
     check_seed,
@@ -167,11 +168,7 @@ class Config(ConfigMixin):
             "fitness_episodes",
             "validation_tasks",
         )
-        every = self.validation_every
-        if not isinstance(every, int) or isinstance(every, bool) or every < 0:
-            raise Learn2RLError(
-                f"config.validation_every must be an integer >= 0, got {self.validation_every!r}"
-            )
+        check_non_negative_ints(self, "validation_every")
         if self.population_size % 2:
             raise Learn2RLError(
                 "config.population_size must be even (antithetic pairs), "

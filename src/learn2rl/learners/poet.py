@@ -60,6 +60,7 @@ from learn2rl.learners.base import (
     ShardedChunks,
     check_layer_sizes,
     check_non_negative,
+    check_non_negative_ints,
     check_positive,
     check_positive_ints,
     check_seed,
@@ -170,9 +171,7 @@ class Config(ConfigMixin):
         check_non_negative(self, "l2_coeff", "roughness_step", "stump_step", "gap_step")
         if not isinstance(self.transfers, bool):
             raise Learn2RLError(f"config.transfers must be true or false, got {self.transfers!r}")
-        value = self.mutation_interval
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise Learn2RLError(f"config.mutation_interval must be an integer >= 0, got {value!r}")
+        check_non_negative_ints(self, "mutation_interval")
         for name in ("reproduction_threshold", "mc_lower", "mc_upper"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
