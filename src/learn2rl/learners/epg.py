@@ -43,7 +43,6 @@ same numbers on any device count (the lifetimes are computed exactly as on one d
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -623,7 +622,9 @@ class EPG:
         self.devices, self.mesh = self.chunks.devices, self.chunks.mesh
         template = self.core.init_loss(jax.random.PRNGKey(0))
         self.strategy, self.es_params = open_es(config, template)
-        self._lifetimes: dict[int, Callable] = {}
+        # One fresh policy's lifetime per task (batched along axis 0), the loss shared.
+        self._per_task = jax.vmap(self.core.lifetime, in_axes=(None, 0, 0, None))
+        self._per_task_jit = jax.jit(self._per_task)
         self._validation_jit = jax.jit(self.validation_score)
 
     @property
@@ -659,8 +660,8 @@ class EPG:
         keys = jax.random.split(k_tasks, c.validation_tasks)
         tasks = jax.vmap(lambda k: self.family.sample(k, "train"))(keys)
         lives = jax.random.split(k_life, c.validation_tasks)
-        per_task = jax.vmap(self.core.lifetime, in_axes=(None, 0, 0, None))
-        return jnp.mean(per_task(loss_params, tasks, lives, jnp.float32(0.0))["final_return"])
+        results = self._per_task(loss_params, tasks, lives, jnp.float32(0.0))
+        return jnp.mean(results["final_return"])
 
     def _validate(self, state: TrainState) -> TrainState:
         """Score the ES mean every ``validation_every`` generations and after the last one; keep
@@ -713,9 +714,8 @@ class EPG:
                 (tasks, keys),
             )
         alpha = self.ppo_weight(state.update)
-        per_task = jax.vmap(self.core.lifetime, in_axes=(None, 0, 0, None))
         mine = jax.tree_util.tree_map(lambda x: x[members], (population, tasks, keys))
-        results = jax.vmap(per_task, in_axes=(0, 0, 0, None))(*mine, alpha)
+        results = jax.vmap(self._per_task, in_axes=(0, 0, 0, None))(*mine, alpha)
         # Every device gets every member's results, in population order, for the ES step.
         results = jax.lax.all_gather(results, "members", tiled=True)
         returns = jnp.mean(results["final_return"], axis=1)  # [population]
@@ -759,10 +759,8 @@ class EPG:
         learned loss alone, as at meta-test). Returns numpy-ready arrays: ``final_return`` [T],
         ``final_velocity`` [T, A] and the learning ``curve`` [T, epochs]."""
         num = int(jax.tree_util.tree_leaves(tasks)[0].shape[0])
-        if num not in self._lifetimes:
-            self._lifetimes[num] = jax.jit(jax.vmap(self.core.lifetime, in_axes=(None, 0, 0, None)))
         keys = jax.random.split(key, num)
-        return self._lifetimes[num](loss_params, tasks, keys, jnp.float32(alpha))
+        return self._per_task_jit(loss_params, tasks, keys, jnp.float32(alpha))
 
     def random_loss(self, seed: int):
         """A randomly initialised loss (the control of the experiments)."""
