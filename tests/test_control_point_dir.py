@@ -85,6 +85,40 @@ def test_the_best_return_is_the_return_of_the_best_constant_velocity():
     np.testing.assert_allclose(total, float(family.best_return(task)), rtol=1e-5)
 
 
+@pytest.mark.parametrize("split", ["random", "half"])
+def test_each_declared_symmetry_keeps_the_rewards_and_the_training_prior(split):
+    family = make(f"control/point-dir[split={split}]")
+    maps = family.symmetries()
+    assert len(maps) == (8 if split == "random" else 2)
+    rng = np.random.default_rng(0)
+    directions = np.asarray(family.tasks(500, "train").direction)
+    for obs_map, action_map in maps:
+        np.testing.assert_array_equal(obs_map, action_map)  # position and velocity alike
+        np.testing.assert_allclose(action_map @ action_map.T, np.eye(2))  # orthogonal
+        # A step and its mirror image (position, action and direction mapped) pay the same.
+        for _ in range(5):
+            d = directions[rng.integers(len(directions))]
+            action = rng.normal(scale=2.0, size=2).astype(np.float32)
+            rewards = []
+            for g in (np.eye(2, dtype=np.float32), action_map):
+                task = family.task(0).replace(direction=jnp.asarray(g @ d, jnp.float32))
+                _, state = family.reset(jax.random.PRNGKey(0), task)
+                position, _, reward, *_ = family.step(
+                    jax.random.PRNGKey(1), state, jnp.asarray(g @ action), task
+                )
+                rewards.append((float(reward), np.asarray(position)))
+            np.testing.assert_allclose(rewards[1][0], rewards[0][0], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(rewards[1][1], obs_map @ rewards[0][1], atol=1e-6)
+        # The mapped training directions are training directions (the right half stays right).
+        if split == "half":
+            assert np.all((directions @ action_map.T)[:, 0] > 0)
+    # The maps form a group: closed under composition.
+    keys = {m.tobytes() for _, m in maps}
+    for _, a in maps:
+        for _, b in maps:
+            assert (a @ b).astype(np.float32).tobytes() in keys
+
+
 @pytest.mark.parametrize(
     "options,message",
     [

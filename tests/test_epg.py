@@ -187,6 +187,27 @@ def test_an_epoch_update_moves_the_policy_on_the_learned_loss_alone(core):
     assert_trees_equal(updated.agent["value"], inner.agent["value"])
 
 
+def test_the_symmetric_loss_scores_a_mirrored_buffer_and_policy_alike(core):
+    sym = EPGCore(Config(**TINY, loss_symmetry=True), make("control/point-dir"))
+    buffer = _buffer(core, seed=3)
+    loss_params = sym.init_loss(jax.random.PRNGKey(6))
+    rng = np.random.default_rng(1)
+    n = core.config.buffer_size
+    mean = jnp.asarray(rng.normal(size=(n, 2)), jnp.float32)
+    log_std = jnp.asarray(rng.normal(size=(n, 2)), jnp.float32)
+    rows = jnp.arange(30, 40)
+    base = float(sym.loss_value(loss_params, buffer, mean, log_std, rows))
+    plain = []
+    for obs_map, action_map in make("control/point-dir").symmetries():
+        mirrored = buffer.replace(obs=buffer.obs @ obs_map.T, action=buffer.action @ action_map.T)
+        args = (mirrored, mean @ action_map.T, log_std @ np.abs(action_map).T, rows)
+        np.testing.assert_allclose(sym.loss_value(loss_params, *args), base, rtol=1e-5)
+        plain.append(float(core.loss_value(loss_params, *args)))
+    # The plain loss tells mirror images apart, and the symmetric one is the mean of its values.
+    assert np.ptp(plain) > 1e-4
+    np.testing.assert_allclose(np.mean(plain), base, rtol=1e-5)
+
+
 # --- the PPO weight and the config ------------------------------------------------------------
 def test_the_ppo_weight_falls_from_one_to_zero_over_the_first_fraction():
     values = [float(ppo_weight(u, 80, 0.125)) for u in (0, 5, 10, 11, 79)]
@@ -214,6 +235,9 @@ def test_the_ppo_weight_falls_from_one_to_zero_over_the_first_fraction():
         (lambda: Config(policy_hidden_sizes=()), "config.policy_hidden_sizes must be positive"),
         (lambda: Config.from_dict({"sigma": 0.1}), "unknown epg config field(s): sigma"),
         (lambda: EPG(Config(task="bandit/independent-2arm")), "config.task must be a continuous"),
+        (lambda: Config(loss_symmetry="yes"), "config.loss_symmetry must be true or false"),
+        (lambda: EPG(Config(task="control/cheetah-dir", loss_symmetry=True)),
+         "control/cheetah-dir declares none"),
     ],
 )  # fmt: skip
 def test_bad_settings_give_a_one_line_error_naming_the_field(build, message):
@@ -308,3 +332,8 @@ def test_the_ppo_inner_loop_learns_point_directions_and_a_random_loss_does_not()
     rand = learner.train_policies(learner.random_loss(0), tasks, jax.random.PRNGKey(0), 0.0)
     assert float(ppo["final_return"].mean()) > 0.5 * best
     assert float(rand["final_return"].mean()) < 0.25 * best
+    # The trained policies come back; acting with their means scores them deterministically.
+    mean_returns = learner.policy_returns(ppo["policy"], tasks, jax.random.PRNGKey(1), 2)
+    assert mean_returns.shape == (8,) and float(mean_returns.mean()) > 0.5 * best
+    random_returns = learner.policy_returns(rand["policy"], tasks, jax.random.PRNGKey(1), 2)
+    assert float(random_returns.mean()) < 0.25 * best

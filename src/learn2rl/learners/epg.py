@@ -48,6 +48,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import linen as nn
 from flax import struct
@@ -107,6 +108,12 @@ class Config(ConfigMixin):
     """Width of the context vector (official: 32)."""
     head_size: int = 8
     """Hidden width of the per-sample head (official: 16)."""
+    loss_symmetry: bool = False
+    """Average the learned loss over the task family's mirror symmetries (``symmetries()`` of
+    the family: signed permutations of the observation and action coordinates that keep the
+    rewards and the training prior), so that it treats mirror-image tasks alike; not in the
+    paper. ``control/point-dir`` declares the eight symmetries of the square (two with
+    ``split="half"``); a family that declares none is an error."""
     time_input: bool = True
     """Give the loss the normalised time in the lifetime as a step feature (not in the official
     code; it lets the loss change its behaviour over the lifetime)."""
@@ -200,7 +207,7 @@ class Config(ConfigMixin):
         )
         check_non_negative(self, "ppo_kl_coef", "weight_decay")
         check_unit_interval(self, "ppo_fraction", "ppo_clip", "discount", "gae_lambda", "es_beta1")
-        for name in ("time_input", "common_tasks"):
+        for name in ("time_input", "common_tasks", "loss_symmetry"):
             if not isinstance(getattr(self, name), bool):
                 raise Learn2RLError(
                     f"config.{name} must be true or false, got {getattr(self, name)!r}"
@@ -367,6 +374,18 @@ class EPGCore:
             config.head_size,
         )
         self.optimizer = optax.adam(config.inner_learning_rate)
+        self.symmetries = None  # [G, D, D] and [G, A, A], or None: the loss is used as it is
+        if config.loss_symmetry:
+            maps = family.symmetries() if hasattr(family, "symmetries") else []
+            if not maps:
+                raise Learn2RLError(
+                    f"config.loss_symmetry needs a family with symmetries; {family.family_id} "
+                    "declares none"
+                )
+            self.symmetries = (
+                jnp.asarray(np.stack([o for o, _ in maps]), jnp.float32),
+                jnp.asarray(np.stack([a for _, a in maps]), jnp.float32),
+            )
         self.step_features = self.obs_size + self.action_size + 2 + int(config.time_input)
         self.input_size = self.step_features + 2 * self.action_size
 
@@ -403,8 +422,25 @@ class EPGCore:
         outputs. The policy's outputs are recomputed for the whole buffer from ``policy_params``,
         so the gradient flows through the context branch and the head."""
         mean, log_std = self.policy.apply(policy_params, buffer.obs)
-        inputs = jnp.concatenate([self.features(buffer), mean, log_std], -1)
-        return jnp.mean(self.loss_net.apply(loss_params, inputs, inputs[rows]))
+        return self.loss_value(loss_params, buffer, mean, log_std, rows)
+
+    def loss_value(self, loss_params, buffer: Steps, mean, log_std, rows: jax.Array):
+        """The loss network's mean output on ``rows`` given the buffer and the policy's outputs
+        on it; with ``loss_symmetry``, its mean over the family's symmetries ``(O, P)``, each
+        applied to the observations (``O``), the actions and means (``P``) and the log-stds
+        (``|P|``, a permutation) of the buffer and the samples alike."""
+
+        def one(obs_map, action_map):
+            steps = buffer.replace(obs=buffer.obs @ obs_map.T, action=buffer.action @ action_map.T)
+            inputs = jnp.concatenate(
+                [self.features(steps), mean @ action_map.T, log_std @ jnp.abs(action_map).T], -1
+            )
+            return jnp.mean(self.loss_net.apply(loss_params, inputs, inputs[rows]))
+
+        if self.symmetries is None:
+            inputs = jnp.concatenate([self.features(buffer), mean, log_std], -1)
+            return jnp.mean(self.loss_net.apply(loss_params, inputs, inputs[rows]))
+        return jnp.mean(jax.vmap(one)(*self.symmetries))
 
     def ppo_loss(self, agent, batch: Steps, old_mean, old_log_std, advantages, targets):
         """PPO's clipped surrogate + KL(old || new) + value regression (``epg/agents.py``)."""
@@ -492,10 +528,10 @@ class EPGCore:
         (env_state, obs), steps = jax.lax.scan(step, (env_state, obs), (times, keys))
         return steps, env_state, obs
 
-    def final_episodes(self, policy_params, task, key):
-        """``(mean return, mean velocity)`` of ``fitness_episodes`` fresh episodes of the policy
-        (actions sampled, as ``run_batch_rl``'s final evaluation); the velocity is the mean
-        clipped action."""
+    def final_episodes(self, policy_params, task, key, episodes=None, deterministic=False):
+        """``(mean return, mean velocity)`` of ``episodes`` (default ``fitness_episodes``) fresh
+        episodes of the policy, actions sampled (as ``run_batch_rl``'s final evaluation) or, with
+        ``deterministic``, the policy's mean; the velocity is the mean clipped action."""
         family = self.family
 
         def episode(key):
@@ -505,7 +541,10 @@ class EPGCore:
             def step(carry, key):
                 env_state, obs, alive = carry
                 k_act, k_env = jax.random.split(key)
-                action = self.act(policy_params, obs, k_act)
+                if deterministic:
+                    action = self.policy.apply(policy_params, obs)[0]
+                else:
+                    action = self.act(policy_params, obs, k_act)
                 obs, env_state, reward, terminated, truncated, _ = family.step(
                     k_env, env_state, action, task
                 )
@@ -517,13 +556,14 @@ class EPGCore:
             _, (rewards, actions) = jax.lax.scan(step, (env_state, obs, jnp.float32(1.0)), keys)
             return jnp.sum(rewards), jnp.mean(actions, 0)
 
-        returns, velocities = jax.vmap(episode)(jax.random.split(key, self.config.fitness_episodes))
+        count = self.config.fitness_episodes if episodes is None else episodes
+        returns, velocities = jax.vmap(episode)(jax.random.split(key, count))
         return jnp.mean(returns), jnp.mean(velocities, 0)
 
     def lifetime(self, loss_params, task, key, alpha) -> dict[str, jax.Array]:
         """A fresh policy trained on ``task`` for a lifetime: ``final_return`` (the fitness),
-        ``final_velocity`` and ``curve`` (each epoch's return rate: mean reward per step times
-        the episode length)."""
+        ``final_velocity``, ``curve`` (each epoch's return rate: mean reward per step times the
+        episode length) and the trained ``policy``'s parameters."""
         c = self.config
         k_init, k_reset, k_epochs, k_final = jax.random.split(key, 4)
         inner = self.init_inner(k_init)
@@ -547,7 +587,12 @@ class EPGCore:
         inputs = (jnp.arange(c.epochs), jax.random.split(k_epochs, c.epochs))
         (inner, _, _), curve = jax.lax.scan(epoch, (inner, env_state, obs), inputs)
         final_return, final_velocity = self.final_episodes(inner.agent["policy"], task, k_final)
-        return {"final_return": final_return, "final_velocity": final_velocity, "curve": curve}
+        return {
+            "final_return": final_return,
+            "final_velocity": final_velocity,
+            "curve": curve,
+            "policy": inner.agent["policy"],
+        }
 
 
 # --- the learner --------------------------------------------------------------------------------
@@ -757,10 +802,22 @@ class EPG:
         """Fresh policies trained for a lifetime on each of ``tasks`` (batched along axis 0) by
         ``(1 - alpha) L_phi + alpha L_PPO`` (``alpha = 1``: PPO alone, the loss unused; 0: the
         learned loss alone, as at meta-test). Returns numpy-ready arrays: ``final_return`` [T],
-        ``final_velocity`` [T, A] and the learning ``curve`` [T, epochs]."""
+        ``final_velocity`` [T, A], the learning ``curve`` [T, epochs] and the trained
+        ``policy`` parameters (a leading task axis)."""
         num = int(jax.tree_util.tree_leaves(tasks)[0].shape[0])
         keys = jax.random.split(key, num)
         return self._per_task_jit(loss_params, tasks, keys, jnp.float32(alpha))
+
+    def policy_returns(self, policies, tasks, key: jax.Array, episodes: int = 5):
+        """Mean return of ``episodes`` episodes of each trained policy (``train_policies``'s
+        ``policy``, a leading task axis) on its task, acting with the policy's mean: the
+        deterministic evaluation of the off-policy learners' meta-tests."""
+        num = int(jax.tree_util.tree_leaves(tasks)[0].shape[0])
+
+        def one(policy, task, key):
+            return self.core.final_episodes(policy, task, key, episodes, deterministic=True)[0]
+
+        return jax.jit(jax.vmap(one))(policies, tasks, jax.random.split(key, num))
 
     def random_loss(self, seed: int):
         """A randomly initialised loss (the control of the experiments)."""

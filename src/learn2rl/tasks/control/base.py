@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
+import numpy as np
 from gymnax.environments import spaces
 
 from learn2rl.errors import Learn2RLError
@@ -43,6 +44,14 @@ class ControlFamily(TaskFamily):
 
     def observation_space(self, params=None):
         return spaces.Box(-jnp.inf, jnp.inf, (self.observation_size,), jnp.float32)
+
+    def symmetries(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The family's mirror symmetries: pairs ``(O, P)`` of signed permutation matrices (the
+        identity among them) such that mapping every observation ``o -> O o`` and action
+        ``a -> P a`` of a trajectory gives a trajectory of equal rewards in another task, and the
+        training prior gives that task the same probability. A learner may average a learned
+        function over them (EPG's ``loss_symmetry``). None by default (an empty list)."""
+        return []
 
 
 def check_positive_int(name: str, value) -> int:

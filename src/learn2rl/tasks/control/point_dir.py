@@ -11,6 +11,10 @@ direction tasks of Houthooft et al. 2018, "Evolved Policy Gradients" (NeurIPS 20
 - Every episode starts the point at the origin; the observation is its position.
 - An action is a velocity, each coordinate clipped to ``[-1, 1]``; the point moves by
   ``dt * action`` (``dt = 0.1``).
+- The family is symmetric under the reflections and the swap of the two coordinates (acting
+  alike on position, action and direction): ``symmetries()`` lists the eight with the whole
+  circle, and the two that keep the right half (the identity and ``y -> -y``) with
+  ``split="half"``.
 - The reward of a step is the velocity along the direction minus a control cost,
   ``clip(a) . direction - ctrl_cost |clip(a)|^2``, as the paper's direction tasks reward forward
   velocity times the direction. The episode is truncated after ``episode_length`` steps (20).
@@ -29,6 +33,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from learn2rl.errors import Learn2RLError
@@ -95,6 +100,19 @@ class PointDirection(ControlFamily):
         index = jnp.asarray(index, jnp.int32)
         key = jax.random.fold_in(jax.random.PRNGKey(_ROOT_SEED), index.astype(jnp.uint32))
         return self._direction(key, index < SPLITS["test"][1])
+
+    def symmetries(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Signed permutations ``g`` of the plane with ``(g a) . (g d) = a . d``, ``|g a| = |a|``
+        and clipping commuting with ``g``, which keep the training prior: the eight of the
+        square's symmetry group for ``split="random"``, the identity and the reflection of ``y``
+        for ``split="half"`` (training directions have ``x > 0``)."""
+        if self.split == "half":
+            maps = [np.eye(2), np.diag([1.0, -1.0])]
+        else:
+            swap = np.array([[0.0, 1.0], [1.0, 0.0]])
+            signs = [np.diag([sx, sy]) for sx in (1.0, -1.0) for sy in (1.0, -1.0)]
+            maps = signs + [s @ swap for s in signs]
+        return [(g.astype(np.float32), g.astype(np.float32)) for g in maps]
 
     # --- dynamics ----------------------------------------------------------------------------
     def reset_env(self, key: jax.Array, params: DirectionParams):
