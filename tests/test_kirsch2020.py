@@ -16,6 +16,11 @@ TINY_META = k.CONFIG.replace(**TINY_METAGENRL)  # the suite's shared tiny popula
 TINY_RL2 = k.RL2.replace(
     hidden_size=8, num_tasks=2, ppo_minibatches=1, num_updates=2, updates_per_chunk=1
 )
+TINY_EPG = k.EPG_CONFIG.replace(
+    population_size=2, tasks_per_member=1, steps_per_epoch=20, epochs=2, buffer_size=40,
+    minibatch_size=10, policy_hidden_sizes=(8,), num_updates=2, updates_per_chunk=1,
+    validation_tasks=2,
+)  # fmt: skip
 TINY_TEST = k.TEST.replace(
     num_updates=3, steps_per_update=20, updates_per_chunk=1, hidden_sizes=(8,), batch_size=2,
     sequence_length=3, random_steps=10, buffer_size=200, eval_episodes=1,
@@ -35,6 +40,7 @@ def test_the_protocol_runs_caches_and_reports_every_agent(tmp_path, monkeypatch)
         learned=(
             Learned("metagenrl", "metagenrl", TINY_META, TINY_META),
             Learned("rl2", "rl2", TINY_RL2, TINY_RL2),
+            Learned("epg", "epg", TINY_EPG, TINY_EPG),
         ),
         quick_test_tasks=2,
     )
@@ -42,8 +48,11 @@ def test_the_protocol_runs_caches_and_reports_every_agent(tmp_path, monkeypatch)
     pipeline.run(spec, out, quick=True, progress=False)
     results = json.loads((out / "results.json").read_text())
     agents = {row["agent"] for row in results["results"]}
-    assert agents == {"metagenrl", "random objective", "td3", "ppo", "rl2"}
-    assert len(results["findings"]) == 4
+    assert agents == {"metagenrl", "random objective", "td3", "ppo", "rl2", "epg"}
+    assert len(results["findings"]) == 5
+    # EPG: one deterministic return per meta-training seed x meta-test seed, on Pendulum.
+    epg = next(row for row in results["results"] if row["agent"] == "epg")
+    assert epg["num_tasks"] == 1 and np.isfinite(epg["mean_total_reward"])
     curves = results["analyses"]["curves"]
     assert all(len(c) == 1 and len(c[0]) == TINY_TEST.num_updates for c in curves.values())
     assert len(results["analyses"]["value_gain"]["per_seed"]) == 1

@@ -17,7 +17,11 @@ fresh TD3-critic agent on C for ``TEST_STEPS`` steps whose policy follows
 - ``ppo``: PPO on C with the same number of environment steps (RL^2's PPO learner on a
   one-environment family, one episode per trial);
 - ``rl2``: RL^2 meta-trained on A and B (a task is which environment: ``tasks/mixture.py``),
-  scored by its return in the last episode of a trial on C.
+  scored by its return in the last episode of a trial on C;
+- ``epg``: a loss evolved by EPG (Houthooft et al. 2018, the paper's comparison row) with
+  lifetimes on A and B, then frozen and training fresh Gaussian policies on C for the meta-test
+  budget of environment steps (one lifetime per meta-training seed x meta-test seed), scored by
+  the final policy's deterministic return.
 
 The table's number is the final return (mean of the deterministic evaluation returns over the last
 ``FINAL_UPDATES`` updates of a run); intervals are t intervals over runs. The paper's own
@@ -37,6 +41,8 @@ from learn2rl.evaluation import EvalResult
 from learn2rl.evaluation import evaluate as evaluate_agent
 from learn2rl.experiments.common import EVAL_SEED, scores_result, train_learner
 from learn2rl.experiments.spec import Analysis, Experiment, Figure, Finding, Learned
+from learn2rl.learners.epg import EPG
+from learn2rl.learners.epg import Config as EPGConfig
 from learn2rl.learners.objectives.metagenrl import Config as MetaConfig
 from learn2rl.learners.offpolicy.td3 import Config as TD3Config
 from learn2rl.learners.rl2 import Config as RL2Config
@@ -118,6 +124,24 @@ RL2 = RL2Config(
     gae_lambda=0.95,
 )
 QUICK_RL2 = RL2.replace(num_updates=100)
+# EPG evolved on the same pair (a task = which environment, as RL^2's): lifetimes of 16 epochs x
+# 200 steps (16 Pendulum-length episodes), otherwise the CPU-scale defaults of
+# docs/learners/epg.md. At meta-test the frozen loss trains a fresh policy for the meta-test
+# agents' budget of steps (its lifetime stretched to that many epochs; the time input spans it).
+EPG_CONFIG = EPGConfig(
+    task=mixture_id(TRAIN_ENVS, (TEST_ENV,)),
+    num_updates=200,
+    updates_per_chunk=10,
+    steps_per_epoch=200,
+    epochs=16,
+    buffer_size=800,
+    minibatch_size=40,
+    fitness_episodes=1,
+    validation_tasks=8,
+)
+QUICK_EPG = EPG_CONFIG.replace(num_updates=50)
+EPG_EVAL_EPISODES = 5  # deterministic episodes scoring a policy, as the TD3 evaluations
+
 # PPO on the meta-test environment itself, with the meta-test agents' budget of environment steps
 # (RL^2's learner on a one-environment family, one episode per trial: recurrent PPO).
 PPO_TASKS = 8
@@ -167,6 +191,20 @@ def _rl2_returns(learner, state, num_tasks: int) -> float:
     return float(_last_episode_returns(result, learner.config.num_episodes).mean())
 
 
+def _epg_returns(learner, state, test: TD3Config) -> list[float]:
+    """EPG's meta-test: fresh policies trained on the unseen environment by ``state``'s frozen
+    loss for the meta-test budget of steps (``TEST_SEEDS`` lifetimes, each its own draws), each
+    scored by its mean deterministic return."""
+    c = learner.config
+    epochs = max(1, test.num_updates * test.steps_per_update // c.steps_per_epoch)
+    tester = EPG(c.replace(epochs=epochs), family=learner.family)
+    tasks = tester.family.tasks(TEST_SEEDS, "test")
+    k_train, k_eval = jax.random.split(EVAL_KEY)
+    out = tester.train_policies(state.params["loss"], tasks, k_train, 0.0)
+    returns = tester.policy_returns(out["policy"], tasks, k_eval, EPG_EVAL_EPISODES)
+    return [float(r) for r in np.asarray(returns)]
+
+
 def _meta_test(name: str, config: TD3Config, where: Path) -> list[float]:
     """Train one fresh agent on the meta-test environment; its eval-return curve."""
     train_learner("td3", config, where, progress=False)
@@ -207,6 +245,9 @@ def evaluate(outcome, num_tasks: int) -> dict:
         )
         ppo.append([_rl2_returns(learner, state, num_tasks)])
     results["ppo"] = [_result("ppo", ppo)]
+    epg = [r for lrn, st in outcome.trained.get("epg", []) for r in _epg_returns(lrn, st, test)]
+    if epg:
+        results["epg"] = [_result("epg", [[r] for r in epg])]
     outcome.analyses["curves"] = curves
     outcome.analyses["test_config"] = test.to_dict()
     return results
@@ -286,12 +327,15 @@ SPEC = Experiment(
         f"{' and '.join(TRAIN_ENVS)}, then frozen and used to train fresh agents on {TEST_ENV}, "
         "beside TD3, DDPG, off-policy REINFORCE with GAE and a random frozen objective (same "
         "critic learning, same budget), PPO with that budget, and RL^2 meta-trained on the same "
-        f"two environments (its return in the last of {RL2_EPISODES} episodes on {TEST_ENV}). "
+        f"two environments (its return in the last of {RL2_EPISODES} episodes on {TEST_ENV}), "
+        "and a loss evolved by EPG on the same two environments training fresh policies on "
+        f"{TEST_ENV} with the same budget (the paper's comparison row). "
         "Rows are final returns, one per run; the paper's Table 1 is below for context."
     ),
     learned=(
         Learned("metagenrl", "metagenrl", CONFIG, QUICK_CONFIG),
         Learned("rl2", "rl2", RL2, QUICK_RL2),
+        Learned("epg", "epg", EPG_CONFIG, QUICK_EPG),
     ),
     evaluate=evaluate,
     regret_plot=False,
@@ -308,6 +352,13 @@ SPEC = Experiment(
             "The learned objective trains agents on the unseen environment better than RL^2 "
             "meta-trained on the same environments",
             lambda o: _apart(o, "metagenrl", "rl2"),
+            "95% intervals apart",
+            lambda gap: gap > 0,
+        ),
+        Finding(
+            "The learned objective trains agents on the unseen environment better than a loss "
+            "evolved by EPG on the same environments",
+            lambda o: _apart(o, "metagenrl", "epg"),
             "95% intervals apart",
             lambda gap: gap > 0,
         ),
