@@ -53,6 +53,7 @@ def test_the_protocol_runs_caches_and_reports_every_agent(tmp_path, monkeypatch)
     # EPG: one deterministic return per meta-training seed x meta-test seed, on Pendulum.
     epg = next(row for row in results["results"] if row["agent"] == "epg")
     assert epg["num_tasks"] == 1 and np.isfinite(epg["mean_total_reward"])
+    assert results["analyses"]["epg_returns"] == [epg["mean_total_reward"]]
     curves = results["analyses"]["curves"]
     assert all(len(c) == 1 and len(c[0]) == TINY_TEST.num_updates for c in curves.values())
     assert len(results["analyses"]["value_gain"]["per_seed"]) == 1

@@ -248,6 +248,7 @@ def evaluate(outcome, num_tasks: int) -> dict:
     epg = [r for lrn, st in outcome.trained.get("epg", []) for r in _epg_returns(lrn, st, test)]
     if epg:
         results["epg"] = [_result("epg", [[r] for r in epg])]
+        outcome.analyses["epg_returns"] = epg
     outcome.analyses["curves"] = curves
     outcome.analyses["test_config"] = test.to_dict()
     return results
@@ -306,6 +307,12 @@ def _draw_curves(outcome, path: Path) -> None:
 def _sections(outcome) -> list[str]:
     rows = [[name, f"{value}"] for name, value in PAPER_TABLE1.items()]
     gains = outcome.analyses["value_gain"]["per_seed"]
+    epg = outcome.analyses.get("epg_returns", [])
+    epg_line = (
+        [f"EPG's meta-test returns, one per meta-training seed x meta-test seed: "
+         f"{', '.join(f'{r:.1f}' for r in epg)}.", ""]
+        if epg else []
+    )  # fmt: skip
     return [
         "## The paper's Table 1 (Hopper, meta-trained on LunarLander and HalfCheetah)",
         "",
@@ -314,6 +321,7 @@ def _sections(outcome) -> list[str]:
         f"Mean policy-value gain Q(s, pi_phi') - Q(s, pi_phi) during meta-training, per seed: "
         f"{', '.join(f'{g:.2e}' for g in gains)}.",
         "",
+        *epg_line,
     ]
 
 
