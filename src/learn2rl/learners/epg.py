@@ -24,7 +24,8 @@ done, the current policy's mean and log-std, and optionally the time in the life
 mean over time goes through a dense layer to a context vector. A per-sample MLP head maps
 ``[step features, context, current policy outputs]`` of each minibatch sample to a scalar; the
 loss is their mean. The policy outputs in both branches are recomputed from the current policy
-parameters at every minibatch step, so the policy gradient flows through the context too.
+parameters at every minibatch step, so the policy gradient flows through the context too. With
+``loss_symmetry`` (ours) the loss is averaged over the task family's mirror symmetries.
 
 **Outer loop** (Sec. 3.1; ``ES.train`` in ``epg/evolution.py``): OpenAI-ES over the loss
 parameters (evosax ``Open_ES``: antithetic noise, centred-rank fitness shaping, Adam, L2 weight
@@ -429,6 +430,9 @@ class EPGCore:
         on it; with ``loss_symmetry``, its mean over the family's symmetries ``(O, P)``, each
         applied to the observations (``O``), the actions and means (``P``) and the log-stds
         (``|P|``, a permutation) of the buffer and the samples alike."""
+        if self.symmetries is None:
+            inputs = jnp.concatenate([self.features(buffer), mean, log_std], -1)
+            return jnp.mean(self.loss_net.apply(loss_params, inputs, inputs[rows]))
 
         def one(obs_map, action_map):
             steps = buffer.replace(obs=buffer.obs @ obs_map.T, action=buffer.action @ action_map.T)
@@ -437,9 +441,6 @@ class EPGCore:
             )
             return jnp.mean(self.loss_net.apply(loss_params, inputs, inputs[rows]))
 
-        if self.symmetries is None:
-            inputs = jnp.concatenate([self.features(buffer), mean, log_std], -1)
-            return jnp.mean(self.loss_net.apply(loss_params, inputs, inputs[rows]))
         return jnp.mean(jax.vmap(one)(*self.symmetries))
 
     def ppo_loss(self, agent, batch: Steps, old_mean, old_log_std, advantages, targets):
