@@ -56,8 +56,8 @@ def rl2_config(num_pulls: int, num_arms: int, quick: bool) -> Config:
     it. The agent still explored like the greedy agent (4.4 arms tried per trial at n=100, Gittins
     8.4; ``benchmarks/duan2016_bandit_diagnosis.py``); an index-shaped policy head
     (``index_head``: one shared rule scores every arm from its own features) took n=10 to 6.71
-    (3 seeds; the exact optimum is 6.714) and n=100 to 82.82 +- 0.75 (3 seeds; 83.2 is 2% below
-    the paper).
+    (3 seeds; the exact optimum is 6.714) and n=100 to 82.82 +- 0.75 (3 seeds, 8,000 updates;
+    83.2 is 2% below the paper). n=100, k=50 now trains for 16,000 updates.
     """
     hidden = 48 if num_arms <= 10 else 64
     if num_arms > 10:
@@ -72,6 +72,10 @@ def rl2_config(num_pulls: int, num_arms: int, quick: bool) -> Config:
         # GRU-48 plateaued at 81.3 from update ~4000 of 8000 (2% below the paper: 81.8);
         # GRU-96 for 12,000 updates reached 82.2 (1,628 s of training on a shared CPU).
         hidden, updates = 96, 12000
+    elif (num_pulls, num_arms) == (100, 50):
+        # With the index head, 8,000 updates gave 82.82 +- 0.75 over 3 seeds (83.2 is 2% below
+        # the paper); 16,000 took seed 0 from 82.97 to 83.23 (docs/results/duan2016.md).
+        updates = 16000
     return Config(
         task=f"bandit/independent-{num_arms}arm",
         num_episodes=num_pulls,
