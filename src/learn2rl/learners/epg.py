@@ -430,18 +430,19 @@ class EPGCore:
         on it; with ``loss_symmetry``, its mean over the family's symmetries ``(O, P)``, each
         applied to the observations (``O``), the actions and means (``P``) and the log-stds
         (``|P|``, a permutation) of the buffer and the samples alike."""
+
+        def plain(steps: Steps, mean, log_std):
+            inputs = jnp.concatenate([self.features(steps), mean, log_std], -1)
+            return jnp.mean(self.loss_net.apply(loss_params, inputs, inputs[rows]))
+
         if self.symmetries is None:
-            inputs = jnp.concatenate([self.features(buffer), mean, log_std], -1)
-            return jnp.mean(self.loss_net.apply(loss_params, inputs, inputs[rows]))
+            return plain(buffer, mean, log_std)
 
-        def one(obs_map, action_map):
+        def mirrored(obs_map, action_map):
             steps = buffer.replace(obs=buffer.obs @ obs_map.T, action=buffer.action @ action_map.T)
-            inputs = jnp.concatenate(
-                [self.features(steps), mean @ action_map.T, log_std @ jnp.abs(action_map).T], -1
-            )
-            return jnp.mean(self.loss_net.apply(loss_params, inputs, inputs[rows]))
+            return plain(steps, mean @ action_map.T, log_std @ jnp.abs(action_map).T)
 
-        return jnp.mean(jax.vmap(one)(*self.symmetries))
+        return jnp.mean(jax.vmap(mirrored)(*self.symmetries))
 
     def ppo_loss(self, agent, batch: Steps, old_mean, old_log_std, advantages, targets):
         """PPO's clipped surrogate + KL(old || new) + value regression (``epg/agents.py``)."""
