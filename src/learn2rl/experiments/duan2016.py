@@ -74,7 +74,7 @@ def rl2_config(num_pulls: int, num_arms: int, quick: bool) -> Config:
         hidden, updates = 96, 12000
     elif (num_pulls, num_arms) == (100, 50):
         # With the index head, 8,000 updates gave 82.82 +- 0.75 over 3 seeds (83.2 is 2% below
-        # the paper); 16,000 took seed 0 from 82.97 to 83.23 (docs/results/duan2016.md).
+        # the paper); 16,000 took seeds 0 and 1 to 83.23 and 83.53 (docs/results/duan2016.md).
         updates = 16000
     return Config(
         task=f"bandit/independent-{num_arms}arm",
