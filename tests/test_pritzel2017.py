@@ -22,8 +22,9 @@ def test_every_learner_gets_the_same_environment_steps_on_each_game():
                 per_update = config.num_envs * config.rollout_length
                 assert config.num_updates * per_update == steps
                 assert config.num_updates % config.updates_per_chunk == 0
-        nec_config = cell.learned[0].config
-        assert nec_config.capacity == p.CAPACITY and cell.learned[2].config.capacity == p.CAPACITY
+        nec, mfec = cell.learned[0], cell.learned[2]
+        assert nec.config.capacity == 50_000 and nec.quick.capacity == 10_000
+        assert mfec.config.capacity == mfec.quick.capacity == p.MFEC_CAPACITY
 
 
 def test_the_area_is_the_mean_return_over_updates_and_the_curve_has_windows(tmp_path):
@@ -66,7 +67,7 @@ def test_the_ratio_finding_compares_seed_means():
 @pytest.mark.long
 def test_the_suite_trains_every_learner_caches_and_reports(tmp_path, monkeypatch):
     monkeypatch.setattr(p, "QUICK_STEPS", 400)
-    monkeypatch.setattr(p, "CAPACITY", 64)
+    monkeypatch.setattr(p, "MFEC_CAPACITY", 64)  # NEC's: a quarter of the 400 steps
     monkeypatch.setattr(p, "EVAL_EPISODES", 2)
     out = tmp_path / "nec"
     tiny = ["learning_starts=50", "replay_size=200", "hidden_sizes=16", "key_size=8"]
