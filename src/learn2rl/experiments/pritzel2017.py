@@ -43,7 +43,8 @@ QUICK_STEPS = 40_000
 # steps), so they rarely evict within the early-learning window, as the paper's 5x10^5 per action
 # did not within its first 1M frames (250k agent steps). With 10,000 entries, LRU eviction threw
 # away Freeway's rare rewarded states: seed 0's area went from 12.3 to 21.3 at 50,000, and
-# SpaceInvaders' from 30.3 to 37.0 (docs/results/pritzel2017.md). The search is exact, so the time grows with the capacity.
+# SpaceInvaders' from 30.3 to 37.0 (docs/results/pritzel2017.md). The search is exact, so the
+# time grows with the capacity.
 NEC_STEPS_PER_ENTRY = 4
 MFEC_CAPACITY = 10_000  # entries per action (the paper: 10^6); 50,000 costs 7x the time here
 EVAL_EPISODES = 20
