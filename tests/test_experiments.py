@@ -91,6 +91,53 @@ def test_the_worked_example_runs_on_the_pipeline_with_two_seeds(tmp_path):
         num_test_tasks=32,
     )
     assert again["rows"] == result["rows"]
+    # Seed 1 run alone (--seed 1 --seeds 1) finds the two-seed run's seed-1 and scores the same.
+    alone = pipeline.run(
+        example_bandits.SPEC,
+        tmp_path / "alone",
+        quick=True,
+        seeds=1,
+        seed=1,
+        overrides=tiny,
+        progress=False,
+        num_test_tasks=32,
+        train_dir=tmp_path,
+    )
+    assert not (tmp_path / "rl2" / "seed-2").exists()
+    by_agent = {row["agent"]: row for row in alone["rows"]}
+    assert by_agent["rl2"]["mean_total_reward"] == rows["rl2"]["seed_values"][1]
+
+
+def test_each_training_seed_has_the_run_directory_named_by_it(tmp_path):
+    """--seed 3 --seeds 2 trains seeds 3 and 4 into seed-3 and seed-4, so that seeds run apart
+    share one --out (a later --seeds 5 finds them there)."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from learn2rl import checkpoint, runner
+    from learn2rl.experiments import pipeline
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        seed: int
+
+        def replace(self, **changes):
+            return dataclasses.replace(self, **changes)
+
+    calls = []
+
+    def train(learner, config, where, progress, console):
+        calls.append((learner, config.seed, where.relative_to(tmp_path).as_posix()))
+        checkpoint.save(
+            where / runner.CHECKPOINT_DIR, {"w": np.zeros(1)}, {"update": 1, "train_seconds": 2.0}
+        )
+        return learner, None
+
+    spec = SimpleNamespace(learned=[SimpleNamespace(name="agent", learner="rl2")], train=train)
+    trained, dirs, seconds = pipeline.train_seeds(spec, {"agent": Config(3)}, 2, tmp_path, False)
+    assert calls == [("rl2", 3, "agent/seed-3"), ("rl2", 4, "agent/seed-4")]
+    assert [d.name for d in dirs["agent"]] == ["seed-3", "seed-4"]
+    assert sorted(seconds.values()) == [2.0, 2.0]
 
 
 def test_seed_intervals_use_students_t():

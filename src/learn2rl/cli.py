@@ -267,8 +267,9 @@ def reproduce(
     """Run a named paper experiment and write its report.
 
     --set FIELD=VALUE changes that field of every learner config in the experiment that has it;
-    --seed sets the first training seed (seed s of --seeds N is seed + s); --cells runs only those
-    cells of a table (the report then covers the cells run so far with the same settings).
+    --seed sets the first training seed (--seed 3 --seeds 2 trains seeds 3 and 4, into
+    seed-3/ and seed-4/ of each learner, so seeds run apart share one --out); --cells runs only
+    those cells of a table (the report then covers the cells run so far with the same settings).
     """
     from learn2rl.experiments import get_experiment, takes_options
 

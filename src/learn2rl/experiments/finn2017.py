@@ -199,10 +199,10 @@ def draw_trajectories(outcome, path: Path) -> None:
 
 
 def draw_meta_training(outcome, path: Path) -> None:
-    """Each gradient learner's training return (seed 0) before and after the inner step, from the
-    metrics.jsonl of its run beside ``path``."""
+    """Each gradient learner's training return (its first training seed) before and after the
+    inner step, from the metrics.jsonl of its run."""
     names = [name for name, config in outcome.configs.items() if _per_batch(config) > 1]
-    runs = {name: read_metrics(path.parent / name / "seed-0" / "metrics.jsonl") for name in names}
+    runs = {name: read_metrics(outcome.train_dirs[name][0] / "metrics.jsonl") for name in names}
     plot_meta_training(runs, path)
 
 

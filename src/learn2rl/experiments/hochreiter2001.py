@@ -188,10 +188,11 @@ def _draw_errors(outcome, path) -> None:
 def _draw_training(outcome, path) -> None:
     """Training loss and last-example error per update (log scale), one pair per seed."""
     curves = {}
-    for s in range(outcome.num_seeds):
-        rows = read_metrics(path.parent / "lstm" / f"seed-{s}" / "metrics.jsonl")
-        curves[f"seed {s}: sequence MSE (loss)"] = [r["loss"] for r in rows]
-        curves[f"seed {s}: MSE at the last example"] = [r["mse_last"] for r in rows]
+    for where in outcome.train_dirs["lstm"]:
+        rows = read_metrics(where / "metrics.jsonl")
+        seed = where.name.replace("-", " ")
+        curves[f"{seed}: sequence MSE (loss)"] = [r["loss"] for r in rows]
+        curves[f"{seed}: MSE at the last example"] = [r["mse_last"] for r in rows]
     with figure(path, size=(6, 3.5)) as ax:
         plot_lines(ax, curves, x=[r["update"] for r in rows], xlabel="update")
         ax.set_yscale("log")

@@ -1,8 +1,10 @@
 """The one pipeline that runs any ``Experiment`` spec (``run``) or grid of them (``run_suite``).
 
-1. Train every learner of the spec once per training seed (seed ``s`` is the config's seed + s)
-   into ``out/<name>/seed-<s>``; a run already there is continued or, if finished, reloaded, so
-   re-running an experiment re-evaluates instead of retraining.
+1. Train every learner of the spec once per training seed (the config's seed, + 1, ...) into
+   ``out/<name>/seed-<seed>``, named by the training seed itself; a run already there is
+   continued or, if finished, reloaded, so re-running an experiment re-evaluates instead of
+   retraining, and seeds run apart (``--seed 3 --seeds 2`` in one process, ``--seeds 3`` in
+   another, the same ``--out``) are all found by a later ``--seeds 5``.
 2. Evaluate every seed's agent and every baseline on the same held-out tasks with the same key
    (common random numbers: where two agents act alike they get the same rewards). ``Tuned``
    baselines first choose their option on training-split tasks.
@@ -131,9 +133,10 @@ def train_seeds(spec, configs, num_seeds, train_dir: Path, progress=True, consol
         config = configs[learned.name]
         trained[learned.name], dirs[learned.name] = [], []
         for s in range(num_seeds):
-            where = train_dir / learned.name / f"seed-{s}"
+            seed = config.seed + s
+            where = train_dir / learned.name / f"seed-{seed}"
             run = (spec.train or train_learner)(
-                learned.learner, config.replace(seed=config.seed + s), where, progress, console
+                learned.learner, config.replace(seed=seed), where, progress, console
             )
             trained[learned.name].append(run)
             dirs[learned.name].append(where)
@@ -217,12 +220,12 @@ def _training_figure(trained_dirs: dict[str, list[Path]], path: Path) -> bool:
     """training.png: the logged training return of every learner and seed, if they log one."""
     curves = {}
     for name, dirs in trained_dirs.items():
-        for s, where in enumerate(dirs):
+        for where in dirs:
             rows = (
                 read_metrics(where / "metrics.jsonl") if (where / "metrics.jsonl").exists() else []
             )
             if rows and "trial_return" in rows[0]:
-                curves[name if len(dirs) == 1 else f"{name} seed {s}"] = rows
+                curves[name if len(dirs) == 1 else f"{name} {where.name.replace('-', ' ')}"] = rows
     if curves:
         plot_training(curves, path)
     return bool(curves)
