@@ -266,6 +266,10 @@ def test_results_json_says_which_code_produced_it(tmp_path):
     path = write_results_json([{"agent": "a"}], tmp_path / "results.json", {"config": {"x": 1}})
     payload = json.loads(path.read_text())
     assert payload["provenance"] == run_info() and payload["config"] == {"x": 1}
+    # Rewritten whole through a temporary file renamed into place, which is not left behind.
+    write_results_json([{"agent": "b"}], path)
+    assert json.loads(path.read_text())["results"] == [{"agent": "b"}]
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
 
 def _skill_rl2(config):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
@@ -141,7 +142,11 @@ def write_results_json(
     }
     if extra:
         payload.update(extra)
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    # Written whole, then renamed into place: a process reading it (a suite run of other seeds
+    # into the same --out) never sees half a file.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(partial, path)
     return path
 
 
