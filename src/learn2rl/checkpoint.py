@@ -104,7 +104,7 @@ class Checkpoints:
                 f"{self._manager.latest_step()}; cannot save update {update} after it"
             )
         kept = [int(s) for s in self._manager.all_steps()]
-        _atomic_write(
+        atomic_write(
             self.directory / META_FILE,
             json.dumps({**meta, "kept_updates": sorted(kept)}, indent=2).encode(),
         )
@@ -355,8 +355,11 @@ def _state_digest(state: Any) -> str:
 
 
 # --- shared helpers -----------------------------------------------------------------------------
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: into a temporary file of this process
+    beside it, then renamed into place, so a reader (another process on the same directory)
+    never sees half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()

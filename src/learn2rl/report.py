@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
@@ -128,6 +127,7 @@ def write_results_json(
     """``{"results": rows, "environment": ..., "provenance": ..., **extra}``. ``provenance`` (the
     learn2rl version and git revision, ``provenance.run_info``) says which code produced the
     numbers; callers put the config that produced them in ``extra["config"]``."""
+    from learn2rl.checkpoint import atomic_write
     from learn2rl.provenance import run_info
 
     path = Path(path)
@@ -142,11 +142,8 @@ def write_results_json(
     }
     if extra:
         payload.update(extra)
-    # Written whole, then renamed into place: a process reading it (a suite run of other seeds
-    # into the same --out) never sees half a file.
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(partial, path)
+    # Whole or not at all: a suite run of other seeds into the same --out may be reading it.
+    atomic_write(path, (json.dumps(payload, indent=2) + "\n").encode())
     return path
 
 
