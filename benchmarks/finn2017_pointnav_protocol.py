@@ -9,7 +9,8 @@ way ``learn2rl reproduce finn2017-pointnav`` scores a trained gradient learner i
 a setting here, so one trained checkpoint is scored under every combination:
 
 - ``--goals``: ``paper`` is the script's 40 goals (``finn2017.paper_test_goals``), ``held-out``
-  the family's first ``--tasks`` test-split tasks (what the spec uses);
+  the family's first ``--tasks`` test-split tasks (what the spec uses), ``train`` as many
+  training-split tasks (for choosing a test setting without looking at the test goals);
 - ``--baselines``: the linear baseline a test step subtracts, ``refit`` on the step's own batch
   (the spec's) or ``previous`` (rllab's sampler: the fit to the batch before, none at the first
   step; the learners' ``test_baseline``);
@@ -42,14 +43,14 @@ from learn2rl.experiments.common import EVAL_SEED  # noqa: E402
 from learn2rl.learners.meta_batch import TEST_BASELINES  # noqa: E402
 from learn2rl.report import machine_line  # noqa: E402
 
-GOALS = ("paper", "held-out")
+GOALS = ("paper", "held-out", "train")
 STEPS = finn2017.ADAPT_STEPS + 1  # batches: before adaptation, then after 1, 2, 3 steps
 
 
 def goal_tasks(family, which: str, num_tasks: int):
     """The tasks of one ``--goals`` choice on the point-navigation family."""
-    if which == "held-out":
-        return family.tasks(num_tasks, "test")
+    if which in ("held-out", "train"):
+        return family.tasks(num_tasks, "test" if which == "held-out" else "train")
     goals = jnp.asarray(finn2017.paper_test_goals(), jnp.float32)
     return family.tasks(len(goals), "test").replace(goal=goals)
 
@@ -96,7 +97,7 @@ def main(argv=None) -> None:
     parser.add_argument("--baselines", default="refit", help=f"any of {', '.join(TEST_BASELINES)}")
     parser.add_argument("--episodes", default="20,100", help="episodes per test step")
     parser.add_argument("--decays", default="0.5,0.25,0.15", help="step size of steps 2-3 / first")
-    parser.add_argument("--tasks", type=int, default=200, help="held-out goals (--goals held-out)")
+    parser.add_argument("--tasks", type=int, default=200, help="goals of --goals held-out / train")
     args = parser.parse_args(argv)
     try:
         goals = _choices(args.goals, GOALS)

@@ -31,10 +31,13 @@ def test_goal_tasks_put_the_paper_goals_on_the_family():
     np.testing.assert_allclose(np.asarray(paper.goal), finn2017.paper_test_goals(), atol=1e-7)
     held_out = script.goal_tasks(family, "held-out", 7)
     np.testing.assert_array_equal(held_out.goal, family.tasks(7, "test").goal)
+    train = script.goal_tasks(family, "train", 7)
+    np.testing.assert_array_equal(train.goal, family.tasks(7, "train").goal)
+    assert not np.array_equal(train.goal, held_out.goal)
 
 
 @pytest.mark.parametrize(
-    "flag,value", [("--goals", "train"), ("--baselines", "stale"), ("--episodes", "x"),
+    "flag,value", [("--goals", "validation"), ("--baselines", "stale"), ("--episodes", "x"),
                    ("--decays", "0"), ("--tasks", "1")]
 )  # fmt: skip
 def test_bad_arguments_are_usage_errors(flag, value):
