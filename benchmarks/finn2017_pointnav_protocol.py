@@ -43,14 +43,15 @@ from learn2rl.experiments.common import EVAL_SEED  # noqa: E402
 from learn2rl.learners.meta_batch import TEST_BASELINES  # noqa: E402
 from learn2rl.report import machine_line  # noqa: E402
 
-GOALS = ("paper", "held-out", "train")
+SPLITS = {"held-out": "test", "train": "train"}  # the --goals drawn from a split of the family
+GOALS = ("paper", *SPLITS)
 STEPS = finn2017.ADAPT_STEPS + 1  # batches: before adaptation, then after 1, 2, 3 steps
 
 
 def goal_tasks(family, which: str, num_tasks: int):
     """The tasks of one ``--goals`` choice on the point-navigation family."""
-    if which in ("held-out", "train"):
-        return family.tasks(num_tasks, "test" if which == "held-out" else "train")
+    if which in SPLITS:
+        return family.tasks(num_tasks, SPLITS[which])
     goals = jnp.asarray(finn2017.paper_test_goals(), jnp.float32)
     return family.tasks(len(goals), "test").replace(goal=goals)
 
