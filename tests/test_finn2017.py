@@ -131,12 +131,17 @@ def test_trials_hold_every_test_batch_of_the_largest_learner():
     assert finn2017._per_batch(rl2_config) == 1
 
 
+@pytest.mark.parametrize(
+    "base,decays", [(finn2017.POINTNAV, finn2017.STEP_DECAYS),
+                    (finn2017.POINTNAV_PAPER, finn2017.POINT_PAPER_DECAYS)],
+    ids=["pointnav", "pointnav-paper"],
+)  # fmt: skip
 @pytest.mark.long
-def test_tiny_pointnav_reproduction_writes_its_outputs(tmp_path):
+def test_tiny_pointnav_reproduction_writes_its_outputs(tmp_path, base, decays):
     config = maml.Config(hidden_sizes=(8,), num_tasks=2, episodes_per_step=2, num_updates=2,
                          updates_per_chunk=1, ppo_epochs=1)  # fmt: skip
     spec = dataclasses.replace(
-        finn2017.POINTNAV, learned=(Learned("maml", "maml", config, config),)
+        base, learned=(Learned("maml", "maml", config, config),)
     )  # the trial: 4 batches of the config's 2 episodes
     outcome = pipeline.run(spec, tmp_path, quick=True, progress=False, num_test_tasks=3)
     for name in (
@@ -152,7 +157,32 @@ def test_tiny_pointnav_reproduction_writes_its_outputs(tmp_path):
     rows = payload["analyses"]["adaptation"]
     assert [row["agent"] for row in rows] == ["maml", "random-init", "oracle"]
     assert len(rows[0]["returns"]) == finn2017.ADAPT_STEPS + 1
-    assert payload["agent_notes"]["maml"][0]["step_decay"] in finn2017.STEP_DECAYS
+    assert payload["agent_notes"]["maml"][0]["step_decay"] in decays
+    assert set(payload["agent_notes"]["maml"][0]["scores"]) == {f"{d:g}" for d in decays}
     report = (tmp_path / "report.md").read_text()
     assert "MAML after one gradient step" in report and "-11.68" in report
-    assert len(outcome["findings"]) == len(finn2017.POINT_FINDINGS)
+    assert len(outcome["findings"]) == len(base.findings)
+
+
+def test_paper_code_pointnav_spec_judges_steps_two_and_three_against_the_paper():
+    """finn2017-pointnav-paper trains with the paper code's settings, sizes its trial from the
+    100-episode test batch, and adds a 10% target for steps 2 and 3 that each judge their own
+    column: -3.60 passes at step 2 (bound -3.66), -3.60 fails at step 3 (bound -3.55)."""
+    spec = finn2017.POINTNAV_PAPER
+    config = spec.learned[0].config
+    assert (config.outer, config.inner_step_size, config.num_updates) == ("trpo", 0.5, 100)
+    assert finn2017.trial_episodes({"maml": config}) == 100 * (finn2017.ADAPT_STEPS + 1)
+    assert spec.learned_agent.keywords["decays"] == finn2017.POINT_PAPER_DECAYS
+
+    def rows(returns):
+        row = {"agent": "maml", "returns": returns, "ci95": [0.1] * 4, "step1_gain": 27.0}
+        fresh = {"agent": "random-init", "returns": [-70.0] * 4, "ci95": [1.0] * 4}
+        return dataclasses.make_dataclass("Outcome", ["analyses"])({"adaptation": [row, fresh]})
+
+    step2, step3 = spec.findings[-2:]
+    value2, text2 = step2.measure(rows([-38.0, -10.0, -3.60, -3.60]))
+    value3, _ = step3.measure(rows([-38.0, -10.0, -3.60, -3.60]))
+    assert "2 gradient steps" in step2.claim and "-3.33" in step2.claim
+    assert text2 == "-3.60 ± 0.10"
+    assert step2.holds(value2) and not step3.holds(value3)
+    assert not step2.holds(step2.measure(rows([-38.0, -10.0, -3.70, -3.20]))[0])

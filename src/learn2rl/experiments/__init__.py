@@ -84,6 +84,10 @@ _EXPERIMENTS: dict[str, tuple[Callable, str]] = {
         _spec_runner("finn2017"),
         "Finn et al. 2017 Table 4: MAML, Reptile, MAESN, RL^2 on 2-D point navigation",
     ),
+    "finn2017-pointnav-paper": (
+        _spec_runner("finn2017", "POINTNAV_PAPER"),
+        "Finn et al. 2017 Table 4 for MAML with the paper code's settings: TRPO, inner step 0.5",
+    ),
     "finn2017-cheetah-dir": (
         _spec_runner("finn2017", "CHEETAH_DIR"),
         "Finn et al. 2017 Table 5: MAML on half-cheetah direction, the paper's batch, PPO (CPU)",
