@@ -213,3 +213,32 @@ def test_agent_kinds_compare_by_key_alone():
     assert first == AgentKind(("k", 1), lambda params: 1)
     assert hash(first) == hash(AgentKind(("k", 1), print))
     assert first != AgentKind(("k", 2), lambda params: None)
+
+
+def test_long_trials_run_in_step_budgeted_batches_with_the_same_results(monkeypatch):
+    """By default a compiled call holds at most EVAL_STEP_BUDGET environment steps: with a budget
+    of two trials' steps, 5 tasks run as 2 + 2 + 1 and give what one call gives (each task's key
+    follows its index); a batch size that is not positive is refused."""
+    from learn2rl import evaluation
+
+    family = make(BANDIT)
+    agent = baselines.get("thompson", family, 10)
+    tasks, key = family.tasks(5), jax.random.PRNGKey(8)
+    whole = evaluate(agent, family, tasks, 10, key, batch_size=5)
+    steps = Trial(family, 10).max_steps
+    monkeypatch.setattr(evaluation, "EVAL_STEP_BUDGET", 2 * steps)
+    calls = []
+    run_batch = evaluation._run_batch
+    monkeypatch.setattr(
+        evaluation,
+        "_run_batch",
+        lambda static, trial, params, keys, *rest: (
+            calls.append(len(keys)) or run_batch(static, trial, params, keys, *rest)
+        ),
+    )
+    chunked = evaluate(agent, family, tasks, 10, key)
+    assert calls == [2, 2, 1]
+    np.testing.assert_allclose(chunked.rewards, whole.rewards)
+    np.testing.assert_array_equal(chunked.actions, whole.actions)
+    with pytest.raises(Learn2RLError, match="batch_size must be positive"):
+        evaluate(agent, family, tasks, 10, key, batch_size=0)
