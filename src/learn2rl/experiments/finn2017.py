@@ -331,7 +331,7 @@ POINTNAV_PAPER = dataclasses.replace(
         Learned("maml", "maml", POINT_PAPER_CONFIG, POINT_PAPER_CONFIG.replace(num_updates=50)),
     ),
     findings=POINT_PAPER_FINDINGS,
-    intro=_intro(100 * (ADAPT_STEPS + 1)),
+    intro=_intro(trial_episodes({"maml": POINT_PAPER_CONFIG})),
     learned_agent=partial(meta_test_agent, decays=POINT_PAPER_DECAYS),
 )
 CHEETAH_DIR = dataclasses.replace(
